@@ -1,0 +1,1 @@
+"""The pure chunking library: types, sizing, strategies, recommend and compare. No I/O."""
