@@ -1,4 +1,4 @@
-"""Sentence embedders for the `semantic` strategy: a local model or an OpenAI-compatible endpoint."""
+"""Sentence embedders for the `semantic` strategy: a local model or an OpenAI-compatible API."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ from chunkyard.core.types import ChunkingError
 __all__ = [
     "Embedder",
     "LocalEmbedder",
-    "default_model_path",
     "OpenAIEmbedder",
+    "default_model_path",
     "get_embedder",
 ]
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from array import array
 from bisect import bisect_left, bisect_right
 from typing import Any
@@ -39,12 +40,15 @@ _SPECIAL = {
     "<|endofprompt|>": 100276,
 }
 
-# Python's str.isspace() code points, for the vectorised cut-position scan.
-_SPACE_CODES = np.array(
-    [9, 10, 11, 12, 13, 28, 29, 30, 31, 32, 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B),
-     0x2028, 0x2029, 0x202F, 0x205F, 0x3000],
-    dtype=np.uint32,
-)
+# Python's str.isspace() code points, as a lookup table for the vectorised cut-position scan.
+_SPACE_TABLE = np.zeros(0x3001, dtype=bool)
+_SPACE_TABLE[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32, 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B),
+              0x2028, 0x2029, 0x202F, 0x205F, 0x3000]] = True
+
+# Regions larger than this are encoded in parallel parts cut at cut positions (the splitting
+# law makes the concatenated tokens identical); tiktoken releases the GIL while encoding.
+PARALLEL_MIN_CHARS = 1 << 16
+_pool: ThreadPoolExecutor | None = None
 
 _lock = threading.Lock()
 _encoding: Any = None
@@ -101,16 +105,42 @@ class Cl100kTokenizer(Tokenizer):
         return Cl100kMeasure(self, text, lo, len(text) if hi is None else hi)
 
 
-def _cut_positions(codes: np.ndarray[Any, np.dtype[np.uint32]]) -> np.ndarray[Any, Any]:
+def _cut_positions(codes: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     """Relative cut positions (see the module docstring) of a region given as code points."""
     if len(codes) < 2:
         return np.zeros(0, dtype=np.int64)
-    space = np.isin(codes, _SPACE_CODES)
+    if codes.dtype == np.uint8:
+        space = _SPACE_TABLE[codes]
+    else:
+        space = _SPACE_TABLE[np.minimum(codes, 0x3000)] & (codes <= 0x3000)
     prev, cur = codes[:-1], codes[1:]
     blank = (cur == 32) | (cur == 9)
     law_a = ~space[:-1] & blank
     law_b = ((prev == 10) | (prev == 13)) & ~space[1:]
-    return np.flatnonzero(law_a | law_b).astype(np.int64) + 1
+    return np.flatnonzero(law_a | law_b) + 1
+
+
+def _worker_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)),
+                                       thread_name_prefix="chunkyard-bpe")
+        return _pool
+
+
+def _encode_region(encode: Any, region: str, codes: np.ndarray[Any, Any],
+                   cuts: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """All tokens of `region`, encoded in parallel parts split at cut positions."""
+    workers = min(4, os.cpu_count() or 1)
+    if len(region) < PARALLEL_MIN_CHARS or workers < 2 or len(cuts) == 0:
+        return np.asarray(encode(region), dtype=np.int64)
+    marks = [len(region) * k // workers for k in range(1, workers)]
+    idx = np.searchsorted(cuts, marks)
+    bounds = sorted({0, len(region), *(int(cuts[i]) for i in idx if i < len(cuts))})
+    parts = [region[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    results = list(_worker_pool().map(encode, parts))
+    return np.concatenate([np.asarray(r, dtype=np.int64) for r in results])
 
 
 class Cl100kMeasure(IndexedMeasure):
@@ -119,14 +149,22 @@ class Cl100kMeasure(IndexedMeasure):
     def __init__(self, tokenizer: Cl100kTokenizer, text: str, lo: int, hi: int) -> None:
         self._encode = tokenizer._encode
         region = text[lo:hi]
-        tokens = np.asarray(self._encode(region), dtype=np.int64)
-        assert _byte_lengths is not None
-        byte_ends = np.cumsum(_byte_lengths[tokens])
-        if region.isascii():
-            char_ends = byte_ends
-            codes = np.frombuffer(region.encode("ascii"), dtype=np.uint8).astype(np.uint32)
+        ascii_only = region.isascii()
+        if ascii_only:
+            raw = np.frombuffer(region.encode("ascii"), dtype=np.uint8)
+            codes: np.ndarray[Any, Any] = raw
         else:
             raw = np.frombuffer(region.encode("utf-8"), dtype=np.uint8)
+            codes = np.frombuffer(region.encode("utf-32-le"), dtype=np.uint32)
+        cuts_rel = _cut_positions(codes)
+        tokens = _encode_region(self._encode, region, codes, cuts_rel)
+        del codes
+        assert _byte_lengths is not None
+        byte_ends = np.cumsum(_byte_lengths[tokens])
+        if ascii_only:
+            char_ends = byte_ends
+            counts_at = np.arange(1, len(tokens) + 1, dtype=np.int64)
+        else:
             starts_char = (raw & 0xC0) != 0x80
             # Index of the character each byte offset begins; offsets inside a character
             # (a token that splits a multi-byte character) are not usable boundaries.
@@ -135,16 +173,12 @@ class Cl100kMeasure(IndexedMeasure):
             aligned = np.ones(len(byte_ends), dtype=bool)
             aligned[inner] = starts_char[byte_ends[inner]]
             char_ends = np.where(inner, char_index[np.minimum(byte_ends, len(raw) - 1)],
-                                 len(region))
-            char_ends = char_ends[aligned]
-            counts_at = (np.flatnonzero(aligned) + 1).astype(np.int64)
-            codes = np.frombuffer(region.encode("utf-32-le"), dtype=np.uint32)
-        if region.isascii():
-            counts_at = np.arange(1, len(tokens) + 1, dtype=np.int64)
+                                 len(region))[aligned]
+            counts_at = np.flatnonzero(aligned) + 1
+        del raw
         pos = np.concatenate(([0], char_ends)).astype(np.int64) + lo
         cnt = np.concatenate(([0], counts_at)).astype(np.int64)
         super().__init__(text, lo, hi, array("q", pos.tobytes()), array("q", cnt.tobytes()))
-        cuts_rel = _cut_positions(codes)
         # Every cut position is a piece boundary, hence a token boundary we indexed.
         k = np.searchsorted(pos, cuts_rel + lo)
         ok = (k < len(pos)) & (pos[np.minimum(k, len(pos) - 1)] == cuts_rel + lo)

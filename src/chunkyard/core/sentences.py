@@ -1,0 +1,180 @@
+"""Sentence segmentation as character spans, in one linear pass with no backtracking regex."""
+
+from __future__ import annotations
+
+from chunkyard.core.types import ChunkingError
+
+__all__ = ["split_sentences"]
+
+# Terminators that end a sentence only when whitespace (or the end) follows them.
+_TERMINATORS = frozenset(".!?…")
+# Full-width terminators: CJK text puts no space after them, so they end a sentence outright.
+_FULL_WIDTH_TERMINATORS = frozenset("。！？")
+_ALL_TERMINATORS = _TERMINATORS | _FULL_WIDTH_TERMINATORS
+# Closing quotes and brackets that still belong to the sentence they follow.
+_CLOSERS = frozenset("\"'”’»›)]}」』）】〉》〕〗〙〛")
+# Opening quotes and brackets stripped before looking a word up as an abbreviation.
+_OPENERS = "\"'“‘«‹([{「『（【〈《〔〖〘〚"
+
+# Never followed by a sentence break: titles, Latin and reference abbreviations. Lower case,
+# without the final dot.
+_ABBREVIATIONS = frozenset(
+    {
+        *("mr", "mrs", "ms", "mx", "dr", "prof", "sr", "jr", "st", "rev", "hon", "gen", "col"),
+        *("lt", "sgt", "capt", "cmdr", "gov", "sen", "rep", "pres", "mt"),
+        *("e.g", "eg", "i.e", "ie", "vs", "cf", "viz", "al", "etc", "approx", "ca"),
+        *("fig", "figs", "eq", "eqs", "vol", "vols", "pp", "ch", "sec", "dept"),
+    }
+)
+# Often end a sentence too, so they break only when a capital letter follows.
+_ABBREVIATIONS_UNLESS_CAPITAL = frozenset(
+    {
+        *("inc", "ltd", "co", "corp", "bros", "llc", "plc", "est"),
+        *("jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"),
+    }
+)
+# Break unless a number follows: "No. 5", "p. 12", "Art. 3".
+_ABBREVIATIONS_BEFORE_NUMBER = frozenset({"no", "nos", "p", "art"})
+# Longest word looked at behind a dot; longer words are never abbreviations, and the cap keeps the
+# backward look constant-time.
+_MAX_ABBREVIATION = 12
+
+_LINE_BREAKS = frozenset("\n\r\u2028\x0b\x0c\x1c\x1d\x1e\x85")
+
+
+def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """Split `text[start:end]` into sentences, as `(start, end)` offsets into `text`.
+
+    Spans are in order, do not overlap, begin and end on non-whitespace characters and together
+    cover every non-whitespace character in the range. A sentence ends:
+
+    - after `.`, `!`, `?` or `…` (a run of them, plus closing quotes or brackets) followed by
+      whitespace or the end of the range;
+    - after `。`, `！` or `？` (plus closers) whatever follows, since CJK text has no spaces;
+    - at a blank line (two line breaks with only whitespace between; CRLF counts as one).
+
+    A single `.` does not end a sentence after an abbreviation (`e.g.`, `Mr.`, `etc.`), a single
+    capital initial (`J. R. R. Tolkien`), a list number opening the sentence (`1. Item`), or a
+    dotted acronym (`U.S.`) unless a capital letter follows. Decimals (`3.14`) never break
+    because no whitespace follows the dot. Sentences have no length cap.
+    """
+    length = len(text)
+    if end is None:
+        end = length
+    if not 0 <= start <= end <= length:
+        raise ChunkingError(f"bad range [{start}, {end}) for a text of {length} characters")
+
+    spans: list[tuple[int, int]] = []
+    sentence_start = -1  # -1 while between sentences
+    last = start  # one past the latest non-whitespace character seen
+    i = start
+    while i < end:
+        char = text[i]
+        if char.isspace():
+            j, line_breaks = i, 0
+            while j < end:
+                c = text[j]
+                if not c.isspace():
+                    break
+                if c == "\u2029":
+                    line_breaks += 2
+                elif c in _LINE_BREAKS and not (c == "\r" and j + 1 < end and text[j + 1] == "\n"):
+                    # CRLF counts once, at its "\n".
+                    line_breaks += 1
+                j += 1
+            if line_breaks >= 2 and sentence_start >= 0:
+                spans.append((sentence_start, last))
+                sentence_start = -1
+            i = j
+            continue
+
+        if sentence_start < 0:
+            sentence_start = i
+        if char not in _ALL_TERMINATORS:
+            i += 1
+            last = i
+            continue
+
+        j, full_width = i, False
+        while j < end and text[j] in _ALL_TERMINATORS:
+            full_width = full_width or text[j] in _FULL_WIDTH_TERMINATORS
+            j += 1
+        closers_at = j
+        while j < end and text[j] in _CLOSERS:
+            j += 1
+        last = j
+        if full_width:
+            ends = True
+        elif j < end and not text[j].isspace():
+            ends = False
+        else:
+            ends = not _run_continues(text, sentence_start, i, closers_at, j, end)
+        if ends:
+            spans.append((sentence_start, j))
+            sentence_start = -1
+        i = j
+
+    if sentence_start >= 0:
+        spans.append((sentence_start, last))
+    return spans
+
+
+def _run_continues(
+    text: str, sentence_start: int, run: int, closers_at: int, after: int, end: int
+) -> bool:
+    """Whether the terminators at `[run, closers_at)`, closers up to `after`, end no sentence."""
+    terminators = text[run:closers_at]
+    # Lower case after an ellipsis or after closing quotes goes on the same sentence:
+    # 'I thought... maybe not.' and '"Stop!" he said.'
+    ellipsis = "…" in terminators or terminators.startswith("..")
+    if (ellipsis or after > closers_at) and _next_visible(text, after, end).islower():
+        return True
+    return terminators == "." and _dot_continues(text, sentence_start, run, after, end)
+
+
+def _dot_continues(text: str, sentence_start: int, dot: int, after: int, end: int) -> bool:
+    """Whether the `.` at `dot`, with whitespace or the end at `after`, is not a sentence end."""
+    word_start = dot
+    while word_start > sentence_start and not text[word_start - 1].isspace():
+        word_start -= 1
+        if dot - word_start > _MAX_ABBREVIATION:
+            return False
+    while word_start < dot and text[word_start] in _OPENERS:
+        word_start += 1
+    word = text[word_start:dot]
+    if not word:
+        return False
+    lower = word.lower()
+    if lower in _ABBREVIATIONS:
+        return True
+    if len(word) == 1 and word.isupper():
+        return True
+    # "1." opening a sentence or a line is a list marker, not a sentence of its own.
+    if (
+        word.isdigit()
+        and len(word) <= 3
+        and (word_start == sentence_start or text[word_start - 1] in _LINE_BREAKS)
+    ):
+        return True
+    is_acronym = "." in word and all(0 < len(p) <= 2 and p.isalpha() for p in word.split("."))
+    if not (
+        is_acronym
+        or lower in _ABBREVIATIONS_UNLESS_CAPITAL
+        or lower in _ABBREVIATIONS_BEFORE_NUMBER
+    ):
+        return False
+    following = _next_visible(text, after, end)
+    if lower in _ABBREVIATIONS_BEFORE_NUMBER:
+        return following.isdigit()
+    return not following.isupper()
+
+
+def _next_visible(text: str, position: int, end: int) -> str:
+    """The first non-whitespace character within 64 characters from `position`, or ""."""
+    # Bounded: the caller runs once per candidate break and must stay linear on long whitespace.
+    stop = min(end, position + 64)
+    while position < stop:
+        if not text[position].isspace():
+            return text[position]
+        position += 1
+    return ""

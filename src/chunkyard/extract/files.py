@@ -1,0 +1,60 @@
+"""Extract a Document from a file path or from bytes, picking the extractor by kind."""
+
+from __future__ import annotations
+
+import os
+from pathlib import PurePath
+
+from chunkyard.core.types import Document
+from chunkyard.extract.detect import binary_type, detect_kind
+from chunkyard.extract.errors import ExtractionError
+
+SUPPORTED = "text, markdown, source code, HTML, PDF or DOCX"
+
+
+def extract_bytes(data: bytes, filename: str) -> Document:
+    """The extracted text and structure of a file's content; `filename` picks the kind."""
+    return _extract(data, PurePath(filename).name, filename)
+
+
+def extract_file(path: str | os.PathLike[str]) -> Document:
+    """Read and extract one file. The bytes are released once decoded, so a large text file
+    needs its size twice at most, never three times."""
+    label = os.fspath(path)
+    try:
+        data = _read(label)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ExtractionError(f"{label}: cannot read the file ({reason})") from None
+    document = _extract(data, PurePath(label).name, label)
+    del data  # the document holds only text; drop the raw bytes before handing it back
+    return document
+
+
+def _read(path: str) -> bytes:
+    if os.path.isdir(path):
+        raise IsADirectoryError(21, "is a directory")
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def _extract(data: bytes, filename: str, label: str) -> Document:
+    kind = detect_kind(filename, data)
+    if kind == "binary":
+        what = binary_type(data) or "binary data"
+        raise ExtractionError(f"{label}: unsupported file type ({what}); expected {SUPPORTED}")
+    if kind == "pdf":
+        from chunkyard.extract.pdf import extract_pdf
+
+        return extract_pdf(data, filename, label)
+    if kind == "docx":
+        from chunkyard.extract.docx import extract_docx
+
+        return extract_docx(data, filename, label)
+    if kind == "html":
+        from chunkyard.extract.html import extract_html
+
+        return extract_html(data, filename, label)
+    from chunkyard.extract.text import extract_text
+
+    return extract_text(data, filename, label, kind)

@@ -1,0 +1,256 @@
+"""HTML to readable text with the standard library parser, keeping h1-h6 as headings."""
+
+from __future__ import annotations
+
+import codecs
+from html.parser import HTMLParser
+
+from chunkyard.core.types import Document, Heading
+from chunkyard.extract.errors import ExtractionError
+
+# Elements whose content is never shown to a reader.
+SKIPPED = frozenset({"script", "style", "template", "noscript", "title", "svg", "math"})
+# Blocks separated by a blank line.
+PARAGRAPH_BLOCKS = frozenset(
+    {"p", "ul", "ol", "dl", "blockquote", "section", "article", "header", "footer", "nav",
+     "aside", "main", "figure", "hr", "form", "fieldset", "address", "details", "body"}
+)
+# Blocks that only start a new line.
+LINE_BLOCKS = frozenset(
+    {"div", "dt", "dd", "caption", "figcaption", "summary", "legend", "option", "center"}
+)
+HEADINGS = {f"h{level}": level for level in range(1, 7)}
+
+# HTML treats these labels as windows-1252 (the WHATWG encoding standard).
+_CP1252_ALIASES = frozenset({"ascii", "us-ascii", "iso-8859-1", "iso8859-1", "latin1", "latin-1"})
+
+
+def decode_html(data: bytes, label: str) -> str:
+    """The document's text: a BOM or `<meta charset>` decides the encoding, else UTF-8."""
+    encoding = "utf-8"
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    else:
+        declared = _declared_charset(data[:2048])
+        if declared is not None:
+            encoding = declared
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise ExtractionError(
+            f"{label}: not valid {encoding} at byte offset {exc.start}"
+        ) from None
+
+
+def _declared_charset(head: bytes) -> str | None:
+    lowered = head.lower()
+    at = lowered.find(b"charset=")
+    if at < 0:
+        return None
+    value = lowered[at + len(b"charset="):at + 60].lstrip(b"\"' ")
+    name = bytearray()
+    for byte in value:
+        if not (chr(byte).isalnum() or chr(byte) in "-_.:"):
+            break
+        name.append(byte)
+    label = name.decode("ascii", "replace")
+    if label in _CP1252_ALIASES:
+        return "cp1252"
+    try:
+        return codecs.lookup(label).name
+    except LookupError:
+        return None
+
+
+class _TextBuilder(HTMLParser):
+    """Collects readable text; whitespace and breaks are written lazily, just before text."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.headings: list[Heading] = []
+        self._length = 0
+        self._trailing_newlines = 0
+        self._ends_blank = True
+        self._pending_breaks = 0
+        self._pending_space = False
+        self._pending_prefix = ""
+        self._skip = 0
+        self._pre = 0
+        self._pre_fresh = False
+        self._lists = 0
+        self._tables: list[list[int]] = []  # per open table: [cells in this row, inside a cell]
+        self._heading_level = 0
+        self._heading_part = -1  # index in `parts` where the open heading's text starts
+        self._heading_start = -1
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def _write(self, text: str) -> None:
+        self.parts.append(text)
+        self._length += len(text)
+        stripped = text.rstrip("\n")
+        if stripped:
+            self._trailing_newlines = len(text) - len(stripped)
+        else:
+            self._trailing_newlines += len(text)
+        self._ends_blank = text[-1].isspace()
+
+    def _flush_breaks(self) -> None:
+        if self._length and self._pending_breaks > self._trailing_newlines:
+            self._write("\n" * (self._pending_breaks - self._trailing_newlines))
+            self._pending_space = False
+        self._pending_breaks = 0
+
+    def _emit(self, text: str) -> None:
+        """Write visible text, preceded by whatever break, list marker or space is pending."""
+        if self._pending_breaks:
+            self._flush_breaks()
+        if self._pending_prefix:
+            self._write(self._pending_prefix)
+            self._pending_prefix = ""
+            self._pending_space = False
+        if self._pending_space and self._length and not self._ends_blank:
+            self._write(" ")
+        self._pending_space = False
+        if self._heading_level and self._heading_start < 0:
+            self._heading_start = self._length
+            self._heading_part = len(self.parts)
+        self._write(text)
+
+    def _block(self, breaks: int) -> None:
+        if self._tables and self._tables[-1][1] and not self._pre:
+            self._pending_space = True  # blocks inside a table cell keep the row on one line
+            return
+        self._pending_breaks = max(self._pending_breaks, breaks)
+
+    # -- headings ----------------------------------------------------------------------------
+
+    def _open_heading(self, level: int) -> None:
+        self._close_heading()
+        self._heading_level = level
+        self._heading_start = -1
+
+    def _close_heading(self) -> None:
+        if self._heading_level and self._heading_start >= 0:
+            title = " ".join("".join(self.parts[self._heading_part:]).split())
+            if title:
+                self.headings.append(Heading(self._heading_start, self._heading_level, title))
+        self._heading_level = 0
+        self._heading_start = -1
+
+    # -- parser callbacks --------------------------------------------------------------------
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in SKIPPED:
+            self._skip += 1
+            return
+        if self._skip:
+            return
+        if tag in HEADINGS:
+            self._block(2)
+            self._open_heading(HEADINGS[tag])
+        elif tag in PARAGRAPH_BLOCKS:
+            self._block(2)
+            if tag in ("ul", "ol"):
+                self._lists += 1
+        elif tag in LINE_BLOCKS:
+            self._block(1)
+        elif tag == "li":
+            self._block(1)
+            self._pending_prefix = "  " * max(self._lists - 1, 0) + "- "
+        elif tag == "br":
+            self._line_break()
+        elif tag == "pre":
+            self._block(2)
+            self._pre += 1
+            self._pre_fresh = True
+        elif tag == "table":
+            self._block(2)
+            self._tables.append([0, 0])
+        elif tag == "tr":
+            if self._tables:
+                self._tables[-1][:] = [0, 0]
+            self._block(1)
+        elif tag in ("td", "th") and self._tables:
+            row = self._tables[-1]
+            if row[0]:
+                self._pending_space = False
+                self._emit(" | ")
+            row[0] += 1
+            row[1] = 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in SKIPPED:
+            self._skip = max(self._skip - 1, 0)
+            return
+        if self._skip:
+            return
+        if tag in HEADINGS:
+            self._close_heading()
+            self._block(2)
+        elif tag in PARAGRAPH_BLOCKS:
+            if tag in ("ul", "ol"):
+                self._lists = max(self._lists - 1, 0)
+            self._block(2)
+        elif tag in LINE_BLOCKS or tag == "li":
+            self._block(1)
+        elif tag == "pre":
+            self._pre = max(self._pre - 1, 0)
+            self._block(2)
+        elif tag == "table":
+            if self._tables:
+                self._tables.pop()
+            self._block(2)
+        elif tag == "tr":
+            self._block(1)
+        elif tag in ("td", "th") and self._tables:
+            self._tables[-1][1] = 0
+
+    def handle_data(self, data: str) -> None:
+        if self._skip or not data:
+            return
+        if self._pre:
+            if self._pre_fresh and data.startswith("\n"):
+                data = data[1:]  # a newline right after <pre> is not content
+            self._pre_fresh = False
+            if data:
+                self._emit(data)
+            return
+        if data[0].isspace():
+            self._pending_space = True
+        words = data.split()
+        if words:
+            self._emit(" ".join(words))
+            if data[-1].isspace():
+                self._pending_space = True
+
+    def _line_break(self) -> None:
+        if not self._length:
+            return
+        self._flush_breaks()
+        self._write("\n")
+        self._pending_space = False
+
+    def result(self) -> tuple[str, list[Heading]]:
+        self._close_heading()
+        return "".join(self.parts), self.headings
+
+
+def html_to_text(markup: str) -> tuple[str, list[Heading]]:
+    """Readable text of an HTML document and its h1-h6 headings (offsets into that text)."""
+    builder = _TextBuilder()
+    # HTML normalises line endings before parsing; <pre> content should not keep CRs.
+    builder.feed(markup.replace("\r\n", "\n").replace("\r", "\n"))
+    builder.close()
+    return builder.result()
+
+
+def extract_html(data: bytes, filename: str, label: str) -> Document:
+    """An HTML file converted to text, its headings recorded."""
+    markup = decode_html(data, label)
+    try:
+        text, headings = html_to_text(markup)
+    except Exception as exc:  # html.parser is lenient; anything it still raises is bad input
+        raise ExtractionError(f"{label}: cannot parse HTML: {exc}") from None
+    return Document(text, "html", filename, headings=headings)
