@@ -98,6 +98,10 @@ class Cl100kTokenizer(Tokenizer):
         self.encoding = load_cl100k()
         self._encode = self.encoding.encode_ordinary
 
+    def encode_array(self, text: str) -> np.ndarray[Any, Any]:
+        """Token ids as a numpy array, skipping the Python list; specials count as text."""
+        return self.encoding.encode_to_numpy(text, disallowed_special=())  # type: ignore[no-any-return]
+
     def count(self, text: str) -> int:
         return len(self._encode(text))
 
@@ -140,7 +144,7 @@ def _encode_region(encode: Any, region: str, codes: np.ndarray[Any, Any],
     bounds = sorted({0, len(region), *(int(cuts[i]) for i in idx if i < len(cuts))})
     parts = [region[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
     results = list(_worker_pool().map(encode, parts))
-    return np.concatenate([np.asarray(r, dtype=np.int64) for r in results])
+    return np.concatenate(results).astype(np.int64)
 
 
 class Cl100kMeasure(IndexedMeasure):
@@ -157,7 +161,7 @@ class Cl100kMeasure(IndexedMeasure):
             raw = np.frombuffer(region.encode("utf-8"), dtype=np.uint8)
             codes = np.frombuffer(region.encode("utf-32-le"), dtype=np.uint32)
         cuts_rel = _cut_positions(codes)
-        tokens = _encode_region(self._encode, region, codes, cuts_rel)
+        tokens = _encode_region(tokenizer.encode_array, region, codes, cuts_rel)
         del codes
         assert _byte_lengths is not None
         byte_ends = np.cumsum(_byte_lengths[tokens])
@@ -187,10 +191,21 @@ class Cl100kMeasure(IndexedMeasure):
         self.cuts = array("q", cuts_abs.astype(np.int64).tobytes())
         self.cuts_cnt = array("q", cuts_cnt.astype(np.int64).tobytes())
         self.total = len(tokens)
+        # Strategies ask for the same span several times (fit, verify, report); remember a few.
+        self._recent: dict[tuple[int, int], int] = {}
 
     def count(self, a: int, b: int) -> int:
         if b <= a:
             return 0
+        recent = self._recent
+        n = recent.get((a, b))
+        if n is None:
+            if len(recent) > 32:
+                recent.clear()
+            n = recent[(a, b)] = self._count(a, b)
+        return n
+
+    def _count(self, a: int, b: int) -> int:
         cuts = self.cuts
         i = bisect_left(cuts, a)
         j = bisect_right(cuts, b) - 1
