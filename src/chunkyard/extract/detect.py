@@ -6,15 +6,29 @@ import io
 import zipfile
 from pathlib import PurePath
 
-# Kinds returned by `detect_kind`; "binary" means no extractor supports the content.
-KINDS = ("text", "markdown", "code", "html", "pdf", "docx", "binary")
-
 MARKDOWN_EXTENSIONS = frozenset({"md", "markdown", "mdown", "mkd", "mkdn"})
 HTML_EXTENSIONS = frozenset({"html", "htm", "xhtml"})
 # Plain-text formats whose content is never sniffed as HTML (a .txt holding markup stays text).
 TEXT_EXTENSIONS = frozenset(
-    {"txt", "text", "log", "csv", "tsv", "rst", "adoc", "asciidoc", "org", "tex", "ini", "cfg",
-     "conf", "rtf", "srt", "vtt", "properties"}
+    [
+        "txt",
+        "text",
+        "log",
+        "csv",
+        "tsv",
+        "rst",
+        "adoc",
+        "asciidoc",
+        "org",
+        "tex",
+        "ini",
+        "cfg",
+        "conf",
+        "rtf",
+        "srt",
+        "vtt",
+        "properties",
+    ]
 )
 
 LANGUAGES: dict[str, str] = {

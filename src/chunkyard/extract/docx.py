@@ -37,7 +37,7 @@ def heading_level(style_name: str) -> int | None:
     if name == "title":
         return 1
     if name.startswith("heading"):
-        number = name[len("heading"):].strip()
+        number = name[len("heading") :].strip()
         if number.isdigit() and 1 <= int(number) <= 9:
             return int(number)
     return None

@@ -18,8 +18,11 @@ def extract_bytes(data: bytes, filename: str) -> Document:
 
 
 def extract_file(path: str | os.PathLike[str]) -> Document:
-    """Read and extract one file. The bytes are released once decoded, so a large text file
-    needs its size twice at most, never three times."""
+    """Read and extract one file; errors (missing file, bad content) are `ExtractionError`.
+
+    The raw bytes are released as soon as the text exists: a large text file needs at most
+    twice its size in memory (bytes + str), never a third copy.
+    """
     label = os.fspath(path)
     try:
         data = _read(label)

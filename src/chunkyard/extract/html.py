@@ -1,19 +1,56 @@
-"""HTML to readable text with the standard library parser, keeping h1-h6 as headings."""
+"""HTML to readable text with a linear-time tokenizer, keeping h1-h6 as headings."""
 
 from __future__ import annotations
 
 import codecs
-from html.parser import HTMLParser
+import html
+import re
 
 from chunkyard.core.types import Document, Heading
 from chunkyard.extract.errors import ExtractionError
 
 # Elements whose content is never shown to a reader.
-SKIPPED = frozenset({"script", "style", "template", "noscript", "title", "svg", "math"})
+SKIPPED = frozenset(
+    [
+        "script",
+        "style",
+        "template",
+        "noscript",
+        "title",
+        "svg",
+        "math",
+        "iframe",
+        "noembed",
+        "noframes",
+        "object",
+    ]
+)
+# Elements whose content is raw text up to their end tag (no tags inside), per HTML5.
+RAW_TEXT = frozenset(
+    {"script", "style", "xmp", "iframe", "noembed", "noframes", "textarea", "title"}
+)
+ESCAPABLE_RAW_TEXT = frozenset({"textarea", "title"})  # character references still apply
 # Blocks separated by a blank line.
 PARAGRAPH_BLOCKS = frozenset(
-    {"p", "ul", "ol", "dl", "blockquote", "section", "article", "header", "footer", "nav",
-     "aside", "main", "figure", "hr", "form", "fieldset", "address", "details", "body"}
+    [
+        "p",
+        "dl",
+        "blockquote",
+        "section",
+        "article",
+        "header",
+        "footer",
+        "nav",
+        "aside",
+        "main",
+        "figure",
+        "hr",
+        "form",
+        "fieldset",
+        "address",
+        "details",
+        "body",
+    ]
 )
 # Blocks that only start a new line.
 LINE_BLOCKS = frozenset(
@@ -37,9 +74,8 @@ def decode_html(data: bytes, label: str) -> str:
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as exc:
-        raise ExtractionError(
-            f"{label}: not valid {encoding} at byte offset {exc.start}"
-        ) from None
+        name = encoding.upper()
+        raise ExtractionError(f"{label}: not valid {name} at byte offset {exc.start}") from None
 
 
 def _declared_charset(head: bytes) -> str | None:
@@ -47,7 +83,7 @@ def _declared_charset(head: bytes) -> str | None:
     at = lowered.find(b"charset=")
     if at < 0:
         return None
-    value = lowered[at + len(b"charset="):at + 60].lstrip(b"\"' ")
+    value = lowered[at + len(b"charset=") : at + 60].lstrip(b"\"' ")
     name = bytearray()
     for byte in value:
         if not (chr(byte).isalnum() or chr(byte) in "-_.:"):
@@ -62,11 +98,111 @@ def _declared_charset(head: bytes) -> str | None:
         return None
 
 
-class _TextBuilder(HTMLParser):
+# Why not html.parser.HTMLParser: on CPython 3.11 it is quadratic on unterminated markup
+# (50 KB of "<a " takes 40 s), so one upload could stall a worker. The tokenizer below follows
+# the HTML5 rules that matter for text (comments, raw-text elements, quoted attribute values,
+# end of input inside a tag) with forward scans only; its regexes are possessive, so nothing
+# backtracks.
+
+# The rest of a tag after its name, up to and including ">": quoted values may hold ">".
+_TAG_REST = re.compile(r"""(?:[^>"'=]++|=\s*+"[^"]*+"|=\s*+'[^']*+'|=|["'])*+>""")
+_TAG_NAME = re.compile(r"[^\s/>]*+")
+_STRAY_TEXT = re.compile(r"(?:<(?![!?/A-Za-z])[^<]*+)++")
+_LONG_DECIMAL_REF = re.compile(r"&#([0-9]{8,});?")
+
+
+def _unescape(text: str) -> str:
+    if "&" not in text:
+        return text
+    # int() refuses decimal strings over 4300 digits; any reference over 7 digits is invalid.
+    text = _LONG_DECIMAL_REF.sub(_long_decimal_ref, text)
+    return html.unescape(text)
+
+
+def _long_decimal_ref(match: re.Match[str]) -> str:
+    digits = match.group(1).lstrip("0") or "0"
+    return "\ufffd" if len(digits) > 7 else f"&#{digits};"
+
+
+def _raw_text_end(name: str) -> re.Pattern[str]:
+    return re.compile(r"</" + re.escape(name) + r"(?=[\s/>])", re.IGNORECASE)
+
+
+_RAW_TEXT_ENDS = {name: _raw_text_end(name) for name in RAW_TEXT}
+
+
+def _tokenize(markup: str, sink: _TextBuilder) -> None:
+    """Feed `sink` the start tags, end tags and decoded text of `markup`, in one pass."""
+    length = len(markup)
+    pos = 0
+    while pos < length:
+        lt = markup.find("<", pos)
+        if lt < 0:
+            sink.handle_data(_unescape(markup[pos:]))
+            return
+        if lt > pos:
+            sink.handle_data(_unescape(markup[pos:lt]))
+        pos = lt
+        following = markup[pos + 1 : pos + 2]
+        if markup.startswith("<!--", pos):
+            if markup.startswith(">", pos + 4) or markup.startswith("->", pos + 4):
+                pos = markup.index(">", pos + 4) + 1  # "<!-->" and "<!--->" are empty comments
+                continue
+            end = markup.find("-->", pos + 4)
+            if end < 0:
+                return  # an unclosed comment runs to the end of the document
+            pos = end + 3
+        elif following in ("!", "?") or markup.startswith("</>", pos):
+            # Doctype, CDATA outside SVG, processing instructions: bogus comments up to ">".
+            end = markup.find(">", pos + 2)
+            if end < 0:
+                return
+            pos = end + 1
+        elif following == "/" or (following.isascii() and following.isalpha()):
+            closing = following == "/"
+            name_start = pos + 2 if closing else pos + 1
+            name_match = _TAG_NAME.match(markup, name_start)
+            assert name_match is not None  # the pattern matches the empty string
+            name = name_match.group().lower()
+            rest = _TAG_REST.match(markup, name_match.end())
+            if rest is None:
+                return  # end of input inside a tag: HTML5 drops the tag and stops
+            pos = rest.end()
+            if not name:  # "</ foo>" and the like are bogus comments
+                continue
+            if closing:
+                sink.handle_endtag(name)
+                continue
+            sink.handle_starttag(name)
+            if name in RAW_TEXT:
+                pos = _raw_text(markup, pos, name, sink)
+            elif rest.group().endswith("/>"):
+                sink.handle_endtag(name)
+        else:
+            # A "<" that starts no tag is text; take every such "<" and the text after it.
+            stray = _STRAY_TEXT.match(markup, pos)
+            assert stray is not None  # markup[pos] is a "<" that starts no tag
+            sink.handle_data(_unescape(stray.group()))
+            pos = stray.end()
+
+
+def _raw_text(markup: str, pos: int, name: str, sink: _TextBuilder) -> int:
+    """Pass the content of a raw-text element to `sink`; return the offset after its end tag."""
+    match = _RAW_TEXT_ENDS[name].search(markup, pos)
+    end = len(markup) if match is None else match.start()
+    content = markup[pos:end]
+    sink.handle_data(_unescape(content) if name in ESCAPABLE_RAW_TEXT else content)
+    if match is None:
+        return end
+    sink.handle_endtag(name)
+    close = _TAG_REST.match(markup, match.end())
+    return len(markup) if close is None else close.end()
+
+
+class _TextBuilder:
     """Collects readable text; whitespace and breaks are written lazily, just before text."""
 
     def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
         self.headings: list[Heading] = []
         self._length = 0
@@ -133,15 +269,15 @@ class _TextBuilder(HTMLParser):
 
     def _close_heading(self) -> None:
         if self._heading_level and self._heading_start >= 0:
-            title = " ".join("".join(self.parts[self._heading_part:]).split())
+            title = " ".join("".join(self.parts[self._heading_part :]).split())
             if title:
                 self.headings.append(Heading(self._heading_start, self._heading_level, title))
         self._heading_level = 0
         self._heading_start = -1
 
-    # -- parser callbacks --------------------------------------------------------------------
+    # -- tokenizer callbacks -----------------------------------------------------------------
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+    def handle_starttag(self, tag: str) -> None:
         if tag in SKIPPED:
             self._skip += 1
             return
@@ -150,10 +286,11 @@ class _TextBuilder(HTMLParser):
         if tag in HEADINGS:
             self._block(2)
             self._open_heading(HEADINGS[tag])
+        elif tag in ("ul", "ol"):
+            self._block(1 if self._lists else 2)  # a nested list continues its parent
+            self._lists += 1
         elif tag in PARAGRAPH_BLOCKS:
             self._block(2)
-            if tag in ("ul", "ol"):
-                self._lists += 1
         elif tag in LINE_BLOCKS:
             self._block(1)
         elif tag == "li":
@@ -189,9 +326,10 @@ class _TextBuilder(HTMLParser):
         if tag in HEADINGS:
             self._close_heading()
             self._block(2)
+        elif tag in ("ul", "ol"):
+            self._lists = max(self._lists - 1, 0)
+            self._block(1 if self._lists else 2)
         elif tag in PARAGRAPH_BLOCKS:
-            if tag in ("ul", "ol"):
-                self._lists = max(self._lists - 1, 0)
             self._block(2)
         elif tag in LINE_BLOCKS or tag == "li":
             self._block(1)
@@ -228,6 +366,9 @@ class _TextBuilder(HTMLParser):
     def _line_break(self) -> None:
         if not self._length:
             return
+        if self._tables and self._tables[-1][1] and not self._pre:
+            self._pending_space = True  # keep the table row on one line
+            return
         self._flush_breaks()
         self._write("\n")
         self._pending_space = False
@@ -241,16 +382,12 @@ def html_to_text(markup: str) -> tuple[str, list[Heading]]:
     """Readable text of an HTML document and its h1-h6 headings (offsets into that text)."""
     builder = _TextBuilder()
     # HTML normalises line endings before parsing; <pre> content should not keep CRs.
-    builder.feed(markup.replace("\r\n", "\n").replace("\r", "\n"))
-    builder.close()
+    _tokenize(markup.replace("\r\n", "\n").replace("\r", "\n"), builder)
     return builder.result()
 
 
 def extract_html(data: bytes, filename: str, label: str) -> Document:
     """An HTML file converted to text, its headings recorded."""
     markup = decode_html(data, label)
-    try:
-        text, headings = html_to_text(markup)
-    except Exception as exc:  # html.parser is lenient; anything it still raises is bad input
-        raise ExtractionError(f"{label}: cannot parse HTML: {exc}") from None
+    text, headings = html_to_text(markup)
     return Document(text, "html", filename, headings=headings)

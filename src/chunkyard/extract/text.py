@@ -33,15 +33,12 @@ def extract_text(data: bytes, filename: str, label: str, kind: str) -> Document:
     return Document(text, "text", filename)
 
 
-def _indent(line: str) -> tuple[int, int]:
-    """(characters, columns) of the line's leading blanks; a tab advances to the next stop of 4."""
-    chars = len(line) - len(line.lstrip(" \t"))
-    if "\t" not in line[:chars]:
-        return chars, chars
+def _columns(blanks: str) -> int:
+    """The width of leading blanks; a tab advances to the next tab stop of 4."""
     columns = 0
-    for char in line[:chars]:
+    for char in blanks:
         columns += 1 if char == " " else 4 - columns % 4
-    return chars, columns
+    return columns
 
 
 def _run(text: str, char: str) -> int:
@@ -65,6 +62,9 @@ def _is_thematic_break(stripped: str) -> bool:
         return False
     marks = stripped.replace(" ", "").replace("\t", "")
     return len(marks) >= 3 and not marks.strip(stripped[0])
+
+
+_CONTAINER_FIRST = frozenset(">-*+0123456789")
 
 
 def _starts_container(stripped: str) -> bool:
@@ -114,19 +114,23 @@ def markdown_headings(text: str) -> list[Heading]:
     headings: list[Heading] = []
     fence = ""  # the opening fence ("```", "~~~~", ...) while inside a fenced block
     para_start = -1  # offset of the open paragraph's first character, -1 when none
-    para_lines: list[str] = []
     para_setext = False  # whether an underline below the open paragraph makes it a heading
     pos = _front_matter_end(text)
     length = len(text)
+    find = text.find
     while pos < length:
-        newline = text.find("\n", pos)
-        end = length if newline < 0 else newline
-        line = text[pos:end]
-        line_start, pos = pos, end + 1
-        if line.endswith("\r"):
+        newline = find("\n", pos)
+        if newline < 0:
+            newline = length
+        line = text[pos:newline]
+        line_start, pos = pos, newline + 1
+        if line[-1:] == "\r":
             line = line[:-1]
-        indent_chars, indent = _indent(line)
-        stripped = line[indent_chars:]
+        stripped = line.lstrip(" \t")
+        indent_chars = len(line) - len(stripped)
+        indent = indent_chars
+        if indent_chars and "\t" in line[:indent_chars]:
+            indent = _columns(line[:indent_chars])
 
         if fence:
             # A closing fence: same character, at least as long, nothing after it but blanks.
@@ -140,19 +144,18 @@ def markdown_headings(text: str) -> list[Heading]:
             para_start = -1
             continue
 
-        if stripped.startswith(("```", "~~~")):
-            run = _run(stripped, stripped[0])
-            if stripped[0] == "~" or "`" not in stripped[run:]:
-                fence = stripped[0] * run
+        first = stripped[0]
+        if first in "`~" and stripped.startswith(("```", "~~~")):
+            run = _run(stripped, first)
+            if first == "~" or "`" not in stripped[run:]:
+                fence = first * run
                 para_start = -1
                 continue
 
         if indent >= 4:
-            if para_start >= 0:
-                para_lines.append(stripped)  # a paragraph continuation line, not code
-            continue  # otherwise an indented code block
+            continue  # a paragraph continuation line, or else an indented code block
 
-        if stripped[0] == "#":
+        if first == "#":
             run = _run(stripped, "#")
             if run <= 6 and (run == len(stripped) or stripped[run] in " \t"):
                 title = _atx_title(stripped[run:])
@@ -161,23 +164,19 @@ def markdown_headings(text: str) -> list[Heading]:
                 para_start = -1
                 continue
 
-        if para_start >= 0 and para_setext and stripped[0] in "=-":
-            underline = stripped.rstrip(" \t")
-            if not underline.strip(stripped[0]):
-                level = 1 if stripped[0] == "=" else 2
-                title = " ".join(" ".join(para_lines).split())
-                headings.append(Heading(para_start, level, title))
-                para_start = -1
-                continue
-
-        if _is_thematic_break(stripped):
+        underline = first in "=-" and para_start >= 0 and para_setext
+        if underline and not stripped.rstrip(" \t").strip(first):
+            title = " ".join(text[para_start:line_start].split())
+            headings.append(Heading(para_start, 1 if first == "=" else 2, title))
             para_start = -1
             continue
 
-        if _starts_container(stripped):
-            para_start, para_lines, para_setext = line_start + indent_chars, [stripped], False
-        elif para_start >= 0:
-            para_lines.append(stripped)
-        else:
-            para_start, para_lines, para_setext = line_start + indent_chars, [stripped], True
+        if first in "*-_" and _is_thematic_break(stripped):
+            para_start = -1
+            continue
+
+        if first in _CONTAINER_FIRST and _starts_container(stripped):
+            para_start, para_setext = line_start + indent_chars, False
+        elif para_start < 0:
+            para_start, para_setext = line_start + indent_chars, True
     return headings
