@@ -9,12 +9,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import docx  # the docs extra; installed by scripts/test.sh
 import pytest
 
 from chunkyard.core.types import Heading
 from chunkyard.extract import ExtractionError, extract_bytes, extract_file
-
-import docx  # the docs extra; installed by scripts/test.sh
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 MEMO = CORPUS / "memo.docx"

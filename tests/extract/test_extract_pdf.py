@@ -6,11 +6,10 @@ import io
 import sys
 from pathlib import Path
 
+import pypdf  # the docs extra; installed by scripts/test.sh
 import pytest
 
 from chunkyard.extract import ExtractionError, extract_bytes, extract_file
-
-import pypdf  # the docs extra; installed by scripts/test.sh
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 REPORT = CORPUS / "report.pdf"
