@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from chunkyard.core.types import ChunkingError
 from chunkyard.core.breakpoints import gap_distances, similarity_breaks
+from chunkyard.core.types import ChunkingError
 
 
 def topics(*sizes: int, dim: int = 16, noise: float = 0.05, seed: int = 7) -> np.ndarray:
@@ -18,7 +18,8 @@ def topics(*sizes: int, dim: int = 16, noise: float = 0.05, seed: int = 7) -> np
         base[k] = 1.0
         rows.append(base + noise * rng.standard_normal((size, dim)))
     matrix = np.vstack(rows)
-    return matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
+    unit: np.ndarray = matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
+    return unit
 
 
 def test_obvious_topic_change_is_the_only_break() -> None:

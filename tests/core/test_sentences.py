@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chunkyard.core.types import ChunkingError
 from chunkyard.core.sentences import split_sentences
+from chunkyard.core.types import ChunkingError
 
 
 def sentences(text: str, start: int = 0, end: int | None = None) -> list[str]:
@@ -34,7 +34,7 @@ def test_basic_terminators(text: str, expected: list[str]) -> None:
     ("text", "expected"),
     [
         ("Mr. Smith met Dr. Jones. They talked.", ["Mr. Smith met Dr. Jones.", "They talked."]),
-        ("Use fruit, e.g. apples, i.e. red ones. Next.", ["Use fruit, e.g. apples, i.e. red ones.", "Next."]),
+        ("Fruit, e.g. apples, i.e. red. Next.", ["Fruit, e.g. apples, i.e. red.", "Next."]),
         ("Cats, dogs, etc. Also birds.", ["Cats, dogs, etc. Also birds."]),
         ("(e.g. this) works. Yes.", ["(e.g. this) works.", "Yes."]),
         ("J. R. R. Tolkien wrote it. Then", ["J. R. R. Tolkien wrote it.", "Then"]),
@@ -43,7 +43,7 @@ def test_basic_terminators(text: str, expected: list[str]) -> None:
         ("The answer is no. Then we left.", ["The answer is no.", "Then we left."]),
         ("He lives in the U.S. The end.", ["He lives in the U.S.", "The end."]),
         ("The U.S. economy grew. Ok", ["The U.S. economy grew.", "Ok"]),
-        ("Apple Inc. The firm. Apple Inc. is big.", ["Apple Inc.", "The firm.", "Apple Inc. is big."]),
+        ("Acme Inc. The firm. Acme Inc. is big.", ["Acme Inc.", "The firm.", "Acme Inc. is big."]),
         ("Wait Mr.", ["Wait Mr."]),
     ],
 )
@@ -139,16 +139,22 @@ def test_one_megabyte_of_one_character_is_fast(char: str) -> None:
     assert spans == ([] if char.isspace() else [(0, len(text))])
 
 
-def test_many_short_sentences_are_fast() -> None:
-    text = "Mr. A. B. e.g. x. " * 60_000
+def test_many_candidate_breaks_are_fast() -> None:
+    # Every dot here makes the splitter look back at a word and ahead at the next one; a
+    # quadratic look would take minutes on this, a linear one a fraction of a second.
+    text = "Mr. A. B. e.g. U.S. x. " * 10_000
     began = time.perf_counter()
-    split_sentences(text)
-    assert time.perf_counter() - began < 2.0
+    spans = split_sentences(text)
+    assert time.perf_counter() - began < 1.0
+    assert len(spans) == 10_000
 
 
 PIECES = st.sampled_from(
-    list("aZ3 .!?…。！？\"')]」”（(“\n\r\t")
-    + ["Mr.", "e.g.", "U.S.", "3.14", "etc.", "J.", "1.", "No.", "\r\n", "\n\n", "\u3000", "中文", "..."]
+    [
+        *"aZ3 .!?…。！？\"')]」”（(“\n\r\t",
+        *("Mr.", "e.g.", "U.S.", "3.14", "etc.", "J.", "1.", "No.", "..."),
+        *("\r\n", "\n\n", "\u3000", "\u2029", "中文"),
+    ]
 )
 TEXTS = st.lists(PIECES, max_size=80).map("".join)
 

@@ -15,11 +15,12 @@ __all__ = ["gap_distances", "similarity_breaks"]
 def gap_distances(embeddings: npt.ArrayLike, window: int = 1) -> npt.NDArray[np.float64]:
     """Cosine distance across each gap between consecutive sentences.
 
-    Row `i - 1` of the result belongs to gap `i` (between sentences `i - 1` and `i`), for
-    `i` in `1..n-1`. For each gap the `window` sentences before it and the `window` sentences after
-    it (fewer at either end of the text) are averaged, and the distance is
-    `1 - cos(mean_before, mean_after)`, in `[0, 2]`. A zero mean counts as orthogonal (distance 1).
-    Sums run in float64 over prefix sums, so the cost is O(n * dim) whatever the window.
+    Entry `i - 1` of the result belongs to gap `i` (between sentences `i - 1` and `i`), for
+    `i` in `1..n-1`. Each row is first scaled to unit length; for each gap the `window` rows
+    before it and the `window` rows after it (fewer at either end of the text) are averaged, and
+    the distance is `1 - cos(mean_before, mean_after)`, in `[0, 2]`. A zero mean counts as
+    orthogonal (distance 1). Sums run in float64 over prefix sums, so the cost is O(n * dim)
+    whatever the window.
     """
     matrix = _check_matrix(embeddings)
     if window < 1:
@@ -78,4 +79,9 @@ def _check_matrix(embeddings: npt.ArrayLike) -> npt.NDArray[np.float64]:
         raise ChunkingError(f"embeddings must be a 2-D matrix, got shape {matrix.shape}")
     if not np.isfinite(matrix).all():
         raise ChunkingError("embeddings contain NaN or infinite values")
-    return matrix
+    # Unit rows so each sentence weighs the same in a window mean, whatever the embedder returns.
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    unit: npt.NDArray[np.float64] = np.divide(
+        matrix, norms, out=np.zeros_like(matrix), where=norms > 0
+    )
+    return unit

@@ -136,7 +136,11 @@ class LocalEmbedder:
     def embed(self, texts: Sequence[str]) -> FloatMatrix:
         model = _load_sentence_transformer(self.model_path)
         if not texts:
-            dim = int(model.get_embedding_dimension() or 0)
+            # Renamed in sentence-transformers 6; the extra allows >= 3.
+            dimension = getattr(model, "get_embedding_dimension", None)
+            if dimension is None:
+                dimension = model.get_sentence_embedding_dimension
+            dim = int(dimension() or 0)
             return np.zeros((0, dim), dtype=np.float32)
         vectors = model.encode(
             list(texts),
@@ -175,13 +179,9 @@ _OPENER = urllib.request.build_opener(_NoRedirect)
 
 def _strip_userinfo(url: str) -> str:
     parts = urllib.parse.urlsplit(url)
-    if parts.username is None and parts.password is None:
+    if "@" not in parts.netloc:
         return url
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{host}:{parts.port}" if parts.port is not None else host
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 class OpenAIEmbedder:
@@ -205,7 +205,12 @@ class OpenAIEmbedder:
         if base.endswith("/v1"):
             base = base[: -len("/v1")]
         parts = urllib.parse.urlsplit(base)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        try:
+            valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+            valid = valid and (parts.port or 0) >= 0  # `.port` raises on a non-numeric port
+        except ValueError:
+            valid = False
+        if not valid:
             raise ChunkingError(
                 f"embedding endpoint must be an http(s) URL, got {_strip_userinfo(base_url)!r}"
             )

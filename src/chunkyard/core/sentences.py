@@ -54,9 +54,11 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
     - at a blank line (two line breaks with only whitespace between; CRLF counts as one).
 
     A single `.` does not end a sentence after an abbreviation (`e.g.`, `Mr.`, `etc.`), a single
-    capital initial (`J. R. R. Tolkien`), a list number opening the sentence (`1. Item`), or a
-    dotted acronym (`U.S.`) unless a capital letter follows. Decimals (`3.14`) never break
-    because no whitespace follows the dot. Sentences have no length cap.
+    capital initial (`J. R. R. Tolkien`), a list number opening the sentence or a line
+    (`1. Item`), or a dotted acronym or company/month abbreviation (`U.S.`, `Inc.`, `Jan.`)
+    unless a capital letter follows. An ellipsis or closing quote followed by a lower-case word
+    does not end one either (`"Stop!" he said.`). Decimals (`3.14`) never break because no
+    whitespace follows the dot. Sentences have no length cap.
     """
     length = len(text)
     if end is None:
