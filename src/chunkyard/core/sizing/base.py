@@ -51,10 +51,12 @@ class Measure(ABC):
         """
         if budget <= 0 or b <= floor:
             return b
-        s = self._back_estimate(b, floor, budget)
+        # Snap to a word start before checking: dropping a leading space can re-tokenize
+        # into one more token, so the budget is checked on the span actually used.
+        s = self._next_word_start(self._back_estimate(b, floor, budget), b)
         while s < b and self.count(s, b) > budget:
             s = self._next_word_start(s + 1, b)
-        return self._next_word_start(s, b)
+        return s
 
     def _back_estimate(self, b: int, floor: int, budget: int) -> int:
         # Generic: walk back word by word; subclasses with an index do better.
