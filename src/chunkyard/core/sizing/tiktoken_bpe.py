@@ -47,7 +47,8 @@ _SPACE_TABLE[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32, 0x85, 0xA0, 0x1680, *range(
 
 # Regions larger than this are encoded in parallel parts cut at cut positions (the splitting
 # law makes the concatenated tokens identical); tiktoken releases the GIL while encoding.
-PARALLEL_MIN_CHARS = 1 << 16
+PARALLEL_MIN_CHARS = 1 << 14
+_WORKERS = max(1, min(4, os.cpu_count() or 1))
 _pool: ThreadPoolExecutor | None = None
 
 _lock = threading.Lock()
@@ -128,15 +129,14 @@ def _worker_pool() -> ThreadPoolExecutor:
     global _pool
     with _lock:
         if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)),
-                                       thread_name_prefix="chunkyard-bpe")
+            _pool = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="chunkyard-bpe")
         return _pool
 
 
 def _encode_region(encode: Any, region: str, codes: np.ndarray[Any, Any],
                    cuts: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     """All tokens of `region`, encoded in parallel parts split at cut positions."""
-    workers = min(4, os.cpu_count() or 1)
+    workers = _WORKERS
     if len(region) < PARALLEL_MIN_CHARS or workers < 2 or len(cuts) == 0:
         return np.asarray(encode(region), dtype=np.int64)
     marks = [len(region) * k // workers for k in range(1, workers)]
