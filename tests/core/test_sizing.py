@@ -14,8 +14,8 @@ from chunkyard.core.sizing import get_tokenizer
 from chunkyard.core.sizing.tiktoken_bpe import CL100K_SHA256, _cl100k_file
 
 ALPHABET = st.sampled_from(
-    list("aAbcdeé  \t\n\r.,;:!?'\"()[]{}*#_`\\-0123456789")
-    + ["中", "文", "😀", "👩‍💻", "e\u0301", "\u00a0", "\u3000", "\r\n", "'s", "'ll", "  ", "\n\n"]
+    [*"aAbcdeé  \t\n\r.,;:!?'\"()[]{}*#_`\\-0123456789",
+     "中", "文", "😀", "👩‍💻", "e\u0301", "\u00a0", "\u3000", "\r\n", "'s", "'ll", "  ", "\n\n"]
 )
 TEXTS = st.lists(ALPHABET, max_size=120).map("".join)
 

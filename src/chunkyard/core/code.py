@@ -29,7 +29,8 @@ _DEFINITION_STARTS: dict[str, str] = {
     "javascript": r"(?:export[ \t]+)?(?:default[ \t]+)?(?:async[ \t]+)?"
                   r"(?:function|class|const|let|var)\b",
     "typescript": r"(?:export[ \t]+)?(?:default[ \t]+)?(?:declare[ \t]+)?(?:abstract[ \t]+)?"
-                  r"(?:async[ \t]+)?(?:function|class|const|let|var|interface|type|enum|namespace)\b",
+                  r"(?:async[ \t]+)?"
+                  r"(?:function|class|const|let|var|interface|type|enum|namespace)\b",
     "go": r"(?:func|type|var|const)\b",
     "rust": r"(?:pub(?:\([a-z]+\))?[ \t]+)?(?:async[ \t]+)?(?:unsafe[ \t]+)?"
             r"(?:fn|struct|enum|impl|trait|mod|const|static|type|macro_rules!)|#\[",

@@ -47,10 +47,8 @@ def _last_space(text: str, lo: int, hi: int) -> int:
     best = max(text.rfind(" ", lo, hi + 1), text.rfind("\n", lo, hi + 1),
                text.rfind("\t", lo, hi + 1))
     if best < 0:
-        m = None
-        for m in _SPACE.finditer(text, lo, min(len(text), hi + 1)):
-            pass
-        return m.start() if m else -1
+        starts = [m.start() for m in _SPACE.finditer(text, lo, min(len(text), hi + 1))]
+        return starts[-1] if starts else -1
     return best
 
 

@@ -76,9 +76,10 @@ def split_range(
         e = fit_within(measure, s, e, cap)
         yield s, e
         prev_end = e
-        nxt = skip_space(text, max(b, e), end_all)
+        # From `e`, not `b`: when the cap forced `e` below the boundary, nothing is skipped.
+        nxt = skip_space(text, e, end_all)
         if overlap > 0:
             back = measure.back(e, s + 1, overlap)
-            if s < back < nxt:
+            if s < back < min(nxt, e):
                 nxt = back
         s = nxt

@@ -46,7 +46,7 @@ class HuggingFaceMeasure(IndexedMeasure):
 
     def __init__(self, tok: HuggingFaceTokenizer, text: str, lo: int, hi: int,
                  pos: array[int], cnt: array[int]) -> None:
-        super().__init__(text, lo, hi, pos, cnt)  # type: ignore[arg-type]
+        super().__init__(text, lo, hi, pos, cnt)
         self._count = tok.count
 
     def count(self, a: int, b: int) -> int:

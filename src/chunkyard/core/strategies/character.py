@@ -48,10 +48,10 @@ class CharacterStrategy(Strategy):
             e = fit_within(measure, s, e, cap)
             yield Span(s, e)
             prev_end = e
-            nxt = skip_space(text, max(b, e), end_all)
+            nxt = skip_space(text, e, end_all)
             if p.chunk_overlap:
                 back = measure.back(e, s + 1, p.chunk_overlap)
-                if s < back < nxt:
+                if s < back < min(nxt, e):
                     nxt = back
             s = nxt
 
