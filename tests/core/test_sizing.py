@@ -109,3 +109,17 @@ def test_hf_tokenizer_json_counts_like_the_tokenizers_library() -> None:
     assert tok.count(text) == len(ref.encode(text, add_special_tokens=False).ids)
     m = tok.measure(text)
     assert m.count(3, 30) == tok.count(text[3:30])
+
+
+def test_fast_engine_is_installed_and_trusted() -> None:
+    """bpe-openai is a dependency; it must pass its self-test against tiktoken here."""
+    tok = get_tokenizer("cl100k")
+    assert getattr(tok, "fast_encode", None) is not None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(TEXTS, st.text(max_size=60)), max_size=8).map("".join))
+def test_fast_engine_tokenizes_exactly_like_tiktoken(text: str) -> None:
+    tok = get_tokenizer("cl100k")
+    fast = tok.fast_encode  # type: ignore[attr-defined]
+    assert list(fast(text)) == tok.encoding.encode_ordinary(text)  # type: ignore[attr-defined]
