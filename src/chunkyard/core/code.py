@@ -9,7 +9,16 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from chunkyard.core.levels import CLAUSE, LINE, PARAGRAPH, WORD, Level
+from chunkyard.core.levels import (
+    CLAUSE,
+    LINE,
+    PARAGRAPH,
+    PROSE_LEVELS,
+    WORD,
+    Level,
+    heading_level,
+)
+from chunkyard.core.types import Document
 
 EXTENSIONS: dict[str, str] = {
     "py": "python", "pyi": "python", "js": "javascript", "mjs": "javascript",
@@ -76,3 +85,13 @@ def _definition_finder(language: str | None) -> Callable[[str, int, int], int]:
 def code_levels(language: str | None) -> tuple[Level, ...]:
     """Definition > blank line > line > clause > word, for source code."""
     return (Level("definition", _definition_finder(language)), PARAGRAPH, LINE, CLAUSE, WORD)
+
+
+def levels_for(doc: Document) -> tuple[Level, ...]:
+    """The levels a generic splitter should use for `doc`: code definitions for source code,
+    the extractor's headings (HTML, DOCX) above the prose levels, else the prose levels."""
+    if doc.kind == "code":
+        return code_levels(doc.language)
+    if doc.headings:
+        return (heading_level([h.start for h in doc.headings]), *PROSE_LEVELS)
+    return PROSE_LEVELS

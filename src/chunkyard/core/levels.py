@@ -8,7 +8,8 @@ one window with simple character-class patterns, so they run in linear time on a
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 
@@ -64,3 +65,13 @@ CLAUSE = Level("clause", _last_match_end(_CLAUSE))
 WORD = Level("word", _last_space)
 
 PROSE_LEVELS: tuple[Level, ...] = (PARAGRAPH, LINE, SENTENCE, CLAUSE, WORD)
+
+
+def heading_level(starts: Sequence[int]) -> Level:
+    """Boundaries right before known headings (HTML, DOCX, PDF outlines), highest of all."""
+
+    def last(text: str, lo: int, hi: int) -> int:
+        k = bisect_right(starts, hi) - 1
+        return starts[k] if k >= 0 and starts[k] >= lo else -1
+
+    return Level("heading", last)

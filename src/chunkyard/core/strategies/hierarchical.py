@@ -34,8 +34,8 @@ from itertools import pairwise
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from chunkyard.core.code import code_levels
-from chunkyard.core.levels import PROSE_LEVELS, Level
+from chunkyard.core.code import levels_for
+from chunkyard.core.levels import Level
 from chunkyard.core.params import BaseParams
 from chunkyard.core.registry import register
 from chunkyard.core.sizing import Measure
@@ -142,9 +142,7 @@ class HierarchicalStrategy(Strategy):
             self._position = 0  # a document's first segment
         assert p.parent_sizes is not None
         sizes = [*p.parent_sizes, p.chunk_size]
-        levels = PROSE_LEVELS
-        if region.doc.kind == "code":
-            levels = code_levels(region.doc.language)
+        levels = levels_for(region.doc)
         yield from self._descend(region, region.lo, region.hi, sizes, 0, None, levels)
 
     def _descend(self, region: Region, lo: int, hi: int, sizes: list[int], level: int,

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from chunkyard.core.code import code_levels
-from chunkyard.core.levels import PROSE_LEVELS
+from chunkyard.core.code import levels_for
 from chunkyard.core.params import BaseParams
 from chunkyard.core.registry import register
 from chunkyard.core.splitter import split_range
@@ -23,9 +22,7 @@ class RecursiveStrategy(Strategy):
 
     def split(self, region: Region) -> Iterator[Span]:
         p = self.params
-        levels = PROSE_LEVELS
-        if region.doc.kind == "code":
-            levels = code_levels(region.doc.language)
+        levels = levels_for(region.doc)
         for s, e in split_range(region.text, region.lo, region.hi, region.measure,
                                 p.chunk_size, p.chunk_overlap, levels):
             yield Span(s, e)
