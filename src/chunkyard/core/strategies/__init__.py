@@ -2,5 +2,9 @@
 
 from chunkyard.core.strategies import (  # noqa: F401
     character,
+    hierarchical,
+    hybrid,
+    markdown,
     recursive,
+    semantic,
 )
