@@ -1,0 +1,1 @@
+"""Storage: the database engine, models, migrations, repositories and partition health."""

@@ -1,0 +1,36 @@
+"""Repositories: storage operations that take a session and domain arguments."""
+
+from chunkyard.storage.repositories.chunks import (
+    MAX_PAGE_SIZE,
+    DocumentNotFound,
+    InvalidPageRequest,
+    Page,
+    StorageError,
+    config_hash_for,
+    count_collection_chunks,
+    delete_document_chunks,
+    ensure_chunk_config,
+    iter_collection_chunks,
+    list_collection_chunks,
+    list_document_chunks,
+    replace_document_chunks,
+)
+from chunkyard.storage.repositories.collections import delete_collection, delete_document
+
+__all__ = [
+    "MAX_PAGE_SIZE",
+    "DocumentNotFound",
+    "InvalidPageRequest",
+    "Page",
+    "StorageError",
+    "config_hash_for",
+    "count_collection_chunks",
+    "delete_collection",
+    "delete_document",
+    "delete_document_chunks",
+    "ensure_chunk_config",
+    "iter_collection_chunks",
+    "list_collection_chunks",
+    "list_document_chunks",
+    "replace_document_chunks",
+]
