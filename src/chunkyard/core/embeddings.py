@@ -184,6 +184,16 @@ def _strip_userinfo(url: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
+def is_http_url(url: str) -> bool:
+    """True for an absolute http(s) URL with a host and a valid port."""
+    parts = urllib.parse.urlsplit(url)
+    try:
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+        return valid and (parts.port or 0) >= 0  # `.port` raises on a non-numeric port
+    except ValueError:
+        return False
+
+
 class OpenAIEmbedder:
     """Embeds through an OpenAI-compatible `POST /v1/embeddings` endpoint, with urllib only.
 
@@ -204,13 +214,7 @@ class OpenAIEmbedder:
         base = base_url.strip().rstrip("/")
         if base.endswith("/v1"):
             base = base[: -len("/v1")]
-        parts = urllib.parse.urlsplit(base)
-        try:
-            valid = parts.scheme in ("http", "https") and bool(parts.hostname)
-            valid = valid and (parts.port or 0) >= 0  # `.port` raises on a non-numeric port
-        except ValueError:
-            valid = False
-        if not valid:
+        if not is_http_url(base):
             raise ChunkingError(
                 f"embedding endpoint must be an http(s) URL, got {_strip_userinfo(base_url)!r}"
             )

@@ -43,7 +43,7 @@ from pydantic import Field, field_validator, model_validator
 # embeddings imports numpy and urllib only; torch loads on the first local `embed` call, so
 # registering this strategy keeps `chunkyard strategies` fast.
 from chunkyard.core.breakpoints import gap_distances
-from chunkyard.core.embeddings import Embedder, get_embedder
+from chunkyard.core.embeddings import Embedder, get_embedder, is_http_url
 from chunkyard.core.params import BaseParams
 from chunkyard.core.registry import register
 from chunkyard.core.sentences import split_sentences
@@ -120,14 +120,9 @@ class SemanticParams(BaseParams):
         if value is None:
             return None
         value = value.strip()
-        parts = urllib.parse.urlsplit(value)
-        try:
-            valid = parts.scheme in ("http", "https") and bool(parts.hostname)
-            valid = valid and (parts.port or 0) >= 0  # `.port` raises on a non-numeric port
-        except ValueError:
-            valid = False
-        if not valid:
+        if not is_http_url(value):
             raise ValueError("must be an http(s) URL")
+        parts = urllib.parse.urlsplit(value)
         # Parameters are stored and echoed back; a secret in them would leak.
         if "@" in parts.netloc:
             raise ValueError(f"must not contain credentials; set {API_KEY_ENV} instead")
