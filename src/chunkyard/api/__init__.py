@@ -1,0 +1,1 @@
+"""The HTTP service: app factory, lifespan, dependencies, errors, request ids and health."""

@@ -1,0 +1,85 @@
+"""The app factory: `create_app(settings)` wires routers, errors, request ids and the lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+from fastapi import APIRouter, FastAPI
+
+import chunkyard
+from chunkyard.api import health
+from chunkyard.api.database import prepare_database
+from chunkyard.api.errors import install_error_handlers
+from chunkyard.api.middleware import (
+    BodyLimitMiddleware,
+    RequestIdMiddleware,
+    install_log_record_factory,
+)
+from chunkyard.auth.router import router as auth_router
+from chunkyard.collections.preview import PreviewCache
+from chunkyard.collections.router import CHUNKING_THREADS, chunking_router
+from chunkyard.collections.router import router as collections_router
+from chunkyard.settings import Settings, get_settings
+from chunkyard.storage.engine import create_engine, create_session_factory
+
+logger = logging.getLogger("chunkyard.api")
+
+API_PREFIX = "/api/v1"
+# Larger bodies are refused with 413 before they are read into memory.
+MAX_REQUEST_BYTES = 32 * 1024 * 1024
+
+
+def create_app(settings: Settings | None = None, *, auto_migrate: bool | None = None) -> FastAPI:
+    """The service. `auto_migrate` (default: for SQLite only) migrates to head on start."""
+    settings = settings or get_settings()
+    install_log_record_factory()
+    if settings.uses_default_secret:
+        # Production refuses the default secret (Settings); in development, say so loudly.
+        logger.warning("CHUNKYARD_SECRET_KEY is not set; session tokens use the development secret")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await prepare_database(settings, auto_migrate=auto_migrate)
+        engine = create_engine(settings)
+        redis: Any = None
+        if settings.redis_url:
+            from redis.asyncio import Redis
+
+            redis = Redis.from_url(
+                settings.redis_url, socket_connect_timeout=2, socket_timeout=2
+            )
+        app.state.engine = engine
+        app.state.session_factory = create_session_factory(engine)
+        app.state.redis = redis
+        app.state.chunking_limiter = anyio.CapacityLimiter(CHUNKING_THREADS)
+        try:
+            yield
+        finally:
+            if redis is not None:
+                await redis.aclose()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Chunkyard",
+        version=chunkyard.__version__,
+        description="Retrieval-ready chunks with exact offsets and a hard token cap.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.preview_cache = PreviewCache()
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_body_size=MAX_REQUEST_BYTES)
+    # Added last, so it is outermost: every response, even a 413 or 500, carries the id.
+    app.add_middleware(RequestIdMiddleware)
+
+    api = APIRouter(prefix=API_PREFIX)
+    api.include_router(auth_router)
+    api.include_router(collections_router)
+    api.include_router(chunking_router)
+    app.include_router(api)
+    app.include_router(health.router)
+    return app

@@ -1,0 +1,1 @@
+"""Authentication: users, passwords, signed session tokens and API keys."""

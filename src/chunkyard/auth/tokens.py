@@ -1,0 +1,49 @@
+"""Signed, expiring bearer tokens: JWTs (HS256) signed with `settings.secret_key`."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import jwt
+
+from chunkyard.settings import Settings
+
+ALGORITHM = "HS256"
+ACCESS_TOKEN_TTL = timedelta(hours=12)
+TOKEN_TYPE = "access"
+ISSUER = "chunkyard"
+
+
+def create_access_token(
+    settings: Settings, user_id: uuid.UUID, *, ttl: timedelta = ACCESS_TOKEN_TTL
+) -> str:
+    now = datetime.now(UTC)
+    claims = {
+        "sub": str(user_id),
+        "typ": TOKEN_TYPE,
+        "iss": ISSUER,
+        "iat": int(now.timestamp()),
+        "exp": int((now + ttl).timestamp()),
+    }
+    return jwt.encode(claims, settings.secret_key.get_secret_value(), algorithm=ALGORITHM)
+
+
+def read_access_token(settings: Settings, token: str) -> uuid.UUID | None:
+    """The user id of a valid, unexpired token of ours; None for anything else."""
+    try:
+        claims = jwt.decode(
+            token,
+            settings.secret_key.get_secret_value(),
+            algorithms=[ALGORITHM],
+            issuer=ISSUER,
+            options={"require": ["sub", "exp", "iat", "iss"]},
+        )
+    except jwt.PyJWTError:
+        return None
+    if claims.get("typ") != TOKEN_TYPE:
+        return None
+    try:
+        return uuid.UUID(str(claims["sub"]))
+    except ValueError:
+        return None

@@ -1,0 +1,1 @@
+"""Collections of documents with a default chunking configuration, and chunking previews."""

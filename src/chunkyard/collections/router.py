@@ -1,0 +1,196 @@
+"""Routes: collections (CRUD), and chunking without storage (strategies, preview, recommend,
+compare). Chunking is CPU work and runs in worker threads, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import anyio
+from fastapi import APIRouter, Request, Response, status
+
+from chunkyard.api.deps import CurrentUser, SessionDep
+from chunkyard.api.errors import ERROR_RESPONSES, PayloadTooLarge
+from chunkyard.api.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
+from chunkyard.collections import service
+from chunkyard.collections.preview import (
+    MAX_PREVIEW_CHARS,
+    PreviewCache,
+    PreviewResult,
+    cache_key,
+    run_preview,
+)
+from chunkyard.collections.schemas import (
+    ChunkOut,
+    CollectionCreate,
+    CollectionOut,
+    CollectionPage,
+    CollectionUpdate,
+    CompareRequest,
+    CompareResponse,
+    Metrics,
+    PreviewRequest,
+    PreviewResponse,
+    RecommendRequest,
+    RecommendResponse,
+    StrategyOut,
+)
+from chunkyard.core.compare import compare, pick_recommendation
+from chunkyard.core.pipeline import document_from_text
+from chunkyard.core.recommend import recommend as recommend_strategy
+from chunkyard.core.registry import list_strategies
+from chunkyard.core.types import Chunk
+
+router = APIRouter(prefix="/collections", tags=["collections"], responses=ERROR_RESPONSES)
+chunking_router = APIRouter(tags=["chunking"], responses=ERROR_RESPONSES)
+
+# Chunking threads at once (beyond these, previews wait): anyio's shared default pool of 40
+# stays free for everything else that needs a thread. One limiter per app, made in its
+# lifespan (a limiter belongs to one event loop).
+CHUNKING_THREADS = max(2, os.cpu_count() or 2)
+
+
+def chunking_limiter(request: Request) -> anyio.CapacityLimiter:
+    limiter: anyio.CapacityLimiter = request.app.state.chunking_limiter
+    return limiter
+
+
+# -- collections ------------------------------------------------------------------------------
+
+
+@router.get("", response_model=CollectionPage)
+async def list_collections(
+    session: SessionDep,
+    user: CurrentUser,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    cursor: CursorQuery = None,
+) -> CollectionPage:
+    items, next_cursor = await service.list_collections(
+        session, user, limit=limit, cursor=cursor
+    )
+    return CollectionPage(items=items, next_cursor=next_cursor)
+
+
+@router.post("", response_model=CollectionOut, status_code=status.HTTP_201_CREATED,
+             responses={409: ERROR_RESPONSES[400] | {"description": "Name already used"}})
+async def create_collection(
+    body: CollectionCreate, session: SessionDep, user: CurrentUser
+) -> CollectionOut:
+    collection = await service.create_collection(session, user, body.name, body.config)
+    return await service.describe(session, collection)
+
+
+@router.get("/{collection_id}", response_model=CollectionOut)
+async def get_collection(
+    collection_id: str, session: SessionDep, user: CurrentUser
+) -> CollectionOut:
+    collection = await service.get_collection(session, user, collection_id)
+    return await service.describe(session, collection)
+
+
+@router.patch("/{collection_id}", response_model=CollectionOut,
+              responses={409: ERROR_RESPONSES[400] | {"description": "Name already used"}})
+async def update_collection(
+    collection_id: str, body: CollectionUpdate, session: SessionDep, user: CurrentUser
+) -> CollectionOut:
+    collection = await service.update_collection(
+        session, user, collection_id, name=body.name, config=body.config
+    )
+    return await service.describe(session, collection)
+
+
+@router.delete("/{collection_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_collection(collection_id: str, session: SessionDep, user: CurrentUser) -> Response:
+    await service.delete_collection(session, user, collection_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# -- chunking without storage -------------------------------------------------------------------
+
+
+def _chunk_out(chunk: Chunk) -> ChunkOut:
+    return ChunkOut(
+        index=chunk.index, text=chunk.text, start=chunk.start, end=chunk.end,
+        tokens=chunk.tokens, metadata=chunk.metadata,
+    )
+
+
+def _check_size(text: str, field: str = "text") -> None:
+    if len(text) > MAX_PREVIEW_CHARS:
+        raise PayloadTooLarge(
+            f"{field}: {len(text)} characters is more than the {MAX_PREVIEW_CHARS} a preview "
+            "takes; upload the document to a collection instead",
+        )
+
+
+@chunking_router.get("/strategies", response_model=list[StrategyOut])
+async def strategies(user: CurrentUser) -> list[StrategyOut]:
+    """The six strategies, with the JSON Schema of each one's parameters."""
+    return [StrategyOut(**info.to_dict()) for info in list_strategies()]
+
+
+@chunking_router.post("/preview", response_model=PreviewResponse)
+async def preview(body: PreviewRequest, request: Request, user: CurrentUser) -> PreviewResponse:
+    """Chunk a text with one configuration; nothing is stored."""
+    _check_size(body.text)
+    valid = service.validate_config(body.strategy, body.params, user, field="")
+    cache: PreviewCache = request.app.state.preview_cache
+    key = cache_key(body.text, body.filename, valid.strategy, valid.params)
+    result = cache.get(user.id, key)
+    cached = result is not None
+    if result is None:
+        result = await anyio.to_thread.run_sync(
+            run_preview, body.text, body.filename, valid.strategy, valid.params,
+            limiter=chunking_limiter(request),
+        )
+        cache.put(user.id, key, result)
+    return _preview_response(result, body.max_chunks, cached)
+
+
+def _preview_response(
+    result: PreviewResult, max_chunks: int | None, cached: bool
+) -> PreviewResponse:
+    shown = result.chunks if max_chunks is None else result.chunks[:max_chunks]
+    return PreviewResponse(
+        chunks=[_chunk_out(c) for c in shown],
+        total_chunks=len(result.chunks),
+        metrics=Metrics(**result.metrics),
+        cached=cached,
+    )
+
+
+@chunking_router.post("/recommend", response_model=RecommendResponse)
+async def recommend(
+    body: RecommendRequest, request: Request, user: CurrentUser
+) -> RecommendResponse:
+    """A strategy and parameters for a file, from its name and (optionally) its text."""
+    if body.text is not None:
+        _check_size(body.text)
+    rec = await anyio.to_thread.run_sync(
+        recommend_strategy, body.filename, body.text, limiter=chunking_limiter(request)
+    )
+    return RecommendResponse(**rec.to_dict())
+
+
+@chunking_router.post("/compare", response_model=CompareResponse)
+async def compare_configs(
+    body: CompareRequest, request: Request, user: CurrentUser
+) -> CompareResponse:
+    """Chunk one text with 2 to 6 configurations and measure how the chunks differ."""
+    _check_size(body.text)
+    configs = [
+        service.validate_config(c.strategy, c.params, user, field=f"configs[{i}]").to_dict()
+        for i, c in enumerate(body.configs)
+    ]
+
+    def run() -> tuple[list[Any], dict[str, Any]]:
+        results = compare(
+            document_from_text(body.text, body.filename), configs, max_chunks=body.max_chunks
+        )
+        return results, pick_recommendation(results).to_dict()
+
+    results, pick = await anyio.to_thread.run_sync(run, limiter=chunking_limiter(request))
+    return CompareResponse.model_validate(
+        {"results": [r.to_dict() for r in results], "recommendation": pick}
+    )

@@ -1,0 +1,158 @@
+"""Bodies of the collection, strategy, preview, recommend and compare routes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+MAX_CHUNKS_RETURNED = 10_000
+
+
+class ChunkConfig(BaseModel):
+    """A chunking configuration: a strategy name and its parameters."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    strategy: str = Field("recursive", min_length=1, max_length=64)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+def _clean_name(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be blank")
+    if any(ord(c) < 32 for c in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+class CollectionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(max_length=255)
+    config: ChunkConfig = Field(default_factory=ChunkConfig)
+
+    @field_validator("name")
+    @classmethod
+    def clean_name(cls, value: str) -> str:
+        return _clean_name(value)
+
+
+class CollectionUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, max_length=255)
+    config: ChunkConfig | None = None
+
+    @field_validator("name")
+    @classmethod
+    def clean_name(cls, value: str | None) -> str | None:
+        return None if value is None else _clean_name(value)
+
+
+class CollectionOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    config: ChunkConfig
+    document_count: int
+    chunk_count: int
+    created_at: datetime
+
+
+class CollectionPage(BaseModel):
+    items: list[CollectionOut]
+    next_cursor: str | None
+
+
+class StrategyOut(BaseModel):
+    name: str
+    description: str
+    params_schema: dict[str, Any]
+
+
+class ChunkOut(BaseModel):
+    index: int
+    text: str
+    start: int
+    end: int
+    tokens: int
+    metadata: dict[str, Any]
+
+
+class Metrics(BaseModel):
+    chunk_count: int
+    tokens_mean: float
+    tokens_min: int
+    tokens_max: int
+    tokens_p95: int
+    small_share: float
+    mid_sentence_share: float
+    time_ms: float
+
+
+class PreviewRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str
+    strategy: str = Field("recursive", min_length=1, max_length=64)
+    params: dict[str, Any] = Field(default_factory=dict)
+    max_chunks: int | None = Field(
+        None, ge=0, le=MAX_CHUNKS_RETURNED,
+        description="Return at most this many chunks (all are still counted and measured).",
+    )
+    filename: str | None = Field(
+        None, max_length=1024,
+        description="Optional file name: its extension tells markdown and code from prose.",
+    )
+
+
+class PreviewResponse(BaseModel):
+    chunks: list[ChunkOut]
+    total_chunks: int
+    metrics: Metrics
+    cached: bool
+
+
+class RecommendRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    filename: str = Field(min_length=1, max_length=1024)
+    text: str | None = None
+
+
+class RecommendResponse(BaseModel):
+    strategy: str
+    params: dict[str, Any]
+    reason: str
+
+
+class CompareRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str
+    configs: list[ChunkConfig] = Field(min_length=2, max_length=6)
+    max_chunks: int | None = Field(20, ge=0, le=MAX_CHUNKS_RETURNED)
+    filename: str | None = Field(None, max_length=1024)
+
+
+class CompareResult(BaseModel):
+    strategy: str
+    params: dict[str, Any]
+    metrics: Metrics
+    chunks: list[ChunkOut]
+
+
+class Recommendation(BaseModel):
+    index: int
+    strategy: str
+    params: dict[str, Any]
+    score: float
+    reason: str
+
+
+class CompareResponse(BaseModel):
+    results: list[CompareResult]
+    recommendation: Recommendation

@@ -1,0 +1,201 @@
+"""Collections: create, list, read, update and delete a user's collections; check configurations.
+
+Every query is scoped by owner, so another user's collection is simply not found (404).
+Services only flush; the request commits.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chunkyard.api.errors import Conflict, Invalid, NotFound
+from chunkyard.api.pagination import decode_cursor, encode_cursor, invalid_cursor
+from chunkyard.auth.service import Principal
+from chunkyard.collections.schemas import ChunkConfig, CollectionOut
+from chunkyard.core.registry import strategy_class
+from chunkyard.core.types import ChunkingError
+from chunkyard.storage.models import Collection, Document
+from chunkyard.storage.repositories import delete_collection as storage_delete_collection
+
+
+@dataclass(frozen=True, slots=True)
+class ValidConfig:
+    strategy: str
+    params: dict[str, Any]  # validated, every default filled in (canonical)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"strategy": self.strategy, "params": dict(self.params)}
+
+
+def _server_side_params(params: dict[str, Any]) -> list[str]:
+    """Parameters that make the server read its own files or call URLs (admins only)."""
+    found = []
+    tokenizer = params.get("tokenizer")
+    if isinstance(tokenizer, str) and tokenizer.startswith("hf:"):
+        found.append("tokenizer")
+    model = params.get("embedding_model")
+    if isinstance(model, str) and model.strip() != "local":
+        found.append("embedding_model")
+    if params.get("embedding_url"):
+        found.append("embedding_url")
+    return found
+
+
+def validate_config(
+    strategy: str, params: dict[str, Any], principal: Principal, *, field: str = "config"
+) -> ValidConfig:
+    """Check a configuration with the core's registry; Invalid (422) names the bad field."""
+    prefix = f"{field}." if field else ""
+    try:
+        cls = strategy_class(strategy)
+    except ChunkingError as exc:
+        raise Invalid(f"{prefix}strategy: {exc}", code="invalid_config") from None
+    if not principal.is_admin:
+        for name in _server_side_params(params):
+            raise Invalid(
+                f"{prefix}params.{name}: server-side files and URLs are for admins only",
+                code="invalid_config",
+            )
+    try:
+        built = cls.from_params(params)
+    except ChunkingError as exc:
+        raise Invalid(f"{prefix}params: {exc}", code="invalid_config") from None
+    return ValidConfig(strategy, built.params.model_dump(mode="json"))
+
+
+def _parse_id(raw: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        return None
+
+
+async def get_collection(
+    session: AsyncSession, owner: Principal, collection_id: str
+) -> Collection:
+    """The owner's collection; NotFound for a missing one, a malformed id or someone else's."""
+    parsed = _parse_id(collection_id)
+    found: Collection | None = None
+    if parsed is not None:
+        found = await session.scalar(
+            select(Collection).where(Collection.id == parsed, Collection.owner_id == owner.id)
+        )
+    if found is None:
+        raise NotFound(f"collection {collection_id} not found", code="collection_not_found")
+    return found
+
+
+async def _counts(
+    session: AsyncSession, ids: list[uuid.UUID]
+) -> dict[uuid.UUID, tuple[int, int]]:
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(
+            Document.collection_id,
+            func.count(),
+            func.coalesce(func.sum(Document.chunk_count), 0),
+        )
+        .where(Document.collection_id.in_(ids))
+        .group_by(Document.collection_id)
+    )
+    return {row[0]: (int(row[1]), int(row[2])) for row in rows}
+
+
+def _out(collection: Collection, counts: tuple[int, int]) -> CollectionOut:
+    return CollectionOut(
+        id=collection.id,
+        name=collection.name,
+        config=ChunkConfig.model_validate(collection.config),
+        document_count=counts[0],
+        chunk_count=counts[1],
+        created_at=collection.created_at,
+    )
+
+
+async def describe(session: AsyncSession, collection: Collection) -> CollectionOut:
+    counts = await _counts(session, [collection.id])
+    return _out(collection, counts.get(collection.id, (0, 0)))
+
+
+async def list_collections(
+    session: AsyncSession, owner: Principal, *, limit: int, cursor: str | None
+) -> tuple[list[CollectionOut], str | None]:
+    """The owner's collections, oldest first (ids are time-ordered), `limit` at a time."""
+    stmt = select(Collection).where(Collection.owner_id == owner.id)
+    if cursor is not None:
+        (after,) = decode_cursor(cursor, "col", 1)
+        after_id = _parse_id(after) if isinstance(after, str) else None
+        if after_id is None:
+            raise invalid_cursor()
+        stmt = stmt.where(Collection.id > after_id)
+    rows = list((await session.scalars(stmt.order_by(Collection.id).limit(limit + 1))).all())
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor("col", rows[-1].id.hex)
+    counts = await _counts(session, [c.id for c in rows])
+    return [_out(c, counts.get(c.id, (0, 0))) for c in rows], next_cursor
+
+
+async def _name_taken(
+    session: AsyncSession, owner: Principal, name: str, *, besides: uuid.UUID | None = None
+) -> bool:
+    stmt = select(Collection.id).where(Collection.owner_id == owner.id, Collection.name == name)
+    if besides is not None:
+        stmt = stmt.where(Collection.id != besides)
+    return (await session.scalar(stmt.limit(1))) is not None
+
+
+def _exists(name: str) -> Conflict:
+    return Conflict(f"name: you already have a collection named {name!r}",
+                    code="collection_exists")
+
+
+async def _flush(session: AsyncSession, name: str) -> None:
+    try:
+        await session.flush()
+    except IntegrityError:  # the unique (owner, name) constraint, lost a race
+        raise _exists(name) from None
+
+
+async def create_collection(
+    session: AsyncSession, owner: Principal, name: str, config: ChunkConfig
+) -> Collection:
+    valid = validate_config(config.strategy, config.params, owner)
+    if await _name_taken(session, owner, name):
+        raise _exists(name)
+    collection = Collection(owner_id=owner.id, name=name, config=valid.to_dict())
+    session.add(collection)
+    await _flush(session, name)
+    return collection
+
+
+async def update_collection(
+    session: AsyncSession,
+    owner: Principal,
+    collection_id: str,
+    *,
+    name: str | None,
+    config: ChunkConfig | None,
+) -> Collection:
+    collection = await get_collection(session, owner, collection_id)
+    if config is not None:
+        collection.config = validate_config(config.strategy, config.params, owner).to_dict()
+    if name is not None and name != collection.name:
+        if await _name_taken(session, owner, name, besides=collection.id):
+            raise _exists(name)
+        collection.name = name
+    await _flush(session, collection.name)
+    return collection
+
+
+async def delete_collection(session: AsyncSession, owner: Principal, collection_id: str) -> None:
+    collection = await get_collection(session, owner, collection_id)
+    await storage_delete_collection(session, collection.id)
