@@ -12,15 +12,13 @@ import sys
 from collections.abc import Sequence
 
 from chunkyard import __version__
-from chunkyard.cli import chunk_cmd, db_cmd, info_cmd
+from chunkyard.cli import chunk_cmd, db_cmd, info_cmd, users_cmd
 from chunkyard.cli.common import PROG, UsageError, error, report
 
 # Commands of the specification that later versions implement; listed so `--help` shows them.
 UNAVAILABLE: dict[str, str] = {
     "serve": "run the HTTP API, WebSocket and web UI",
     "worker": "run a Celery worker",
-    "users": "create users",
-    "api-keys": "create API keys",
 }
 
 
@@ -39,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     chunk_cmd.add_parser(subparsers, [common])
     info_cmd.add_parsers(subparsers, [common])
     db_cmd.add_parsers(subparsers, [common])
+    users_cmd.add_parsers(subparsers, [common])
     for name, what in UNAVAILABLE.items():
         p = subparsers.add_parser(
             name, parents=[common], help=f"{what} (not available in this version)",
