@@ -23,6 +23,7 @@ from chunkyard.auth.router import router as auth_router
 from chunkyard.collections.preview import PreviewCache
 from chunkyard.collections.router import CHUNKING_THREADS, chunking_router
 from chunkyard.collections.router import router as collections_router
+from chunkyard.documents.router import router as documents_router
 from chunkyard.settings import Settings, get_settings
 from chunkyard.storage.engine import create_engine, create_session_factory
 
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None, *, auto_migrate: bool | None = 
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(auth_router)
     api.include_router(collections_router)
+    api.include_router(documents_router)
     api.include_router(chunking_router)
     app.include_router(api)
     app.include_router(health.router)

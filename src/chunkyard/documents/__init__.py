@@ -1,0 +1,1 @@
+"""Documents: upload files into a collection, list, read and delete them."""

@@ -1,0 +1,80 @@
+"""Routes: upload documents into a collection, list them, read and delete one."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, BackgroundTasks, File, Request, Response, UploadFile, status
+
+from chunkyard.api.deps import CurrentUser, SessionDep, SettingsDep
+from chunkyard.api.errors import ERROR_RESPONSES
+from chunkyard.api.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
+from chunkyard.documents import blobs, service
+from chunkyard.documents.schemas import DocumentOut, DocumentPage, UploadResponse
+
+router = APIRouter(tags=["documents"], responses=ERROR_RESPONSES)
+
+_UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {
+    409: ERROR_RESPONSES[400] | {"description": "Content already in the collection"},
+    413: ERROR_RESPONSES[400] | {"description": "A file is over the per-file limit"},
+    415: ERROR_RESPONSES[400] | {"description": "A file is not a supported document"},
+}
+
+
+@router.post(
+    "/collections/{collection_id}/documents",
+    response_model=UploadResponse,
+    status_code=status.HTTP_201_CREATED,
+    responses=_UPLOAD_ERRORS,
+)
+async def upload_documents(
+    collection_id: str,
+    files: Annotated[list[UploadFile], File(description="One or more files.")],
+    session: SessionDep,
+    user: CurrentUser,
+    settings: SettingsDep,
+) -> UploadResponse:
+    """Upload files as pending documents; all or nothing (any refused file stores none)."""
+    documents = await service.upload_documents(
+        session, user, collection_id, [(f.filename, f.file) for f in files],
+        data_dir=settings.data_dir, limit=blobs.max_upload_bytes(settings),
+    )
+    return UploadResponse(items=[service.document_out(d) for d in documents])
+
+
+@router.get("/collections/{collection_id}/documents", response_model=DocumentPage)
+async def list_documents(
+    collection_id: str,
+    session: SessionDep,
+    user: CurrentUser,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    cursor: CursorQuery = None,
+) -> DocumentPage:
+    rows, next_cursor = await service.list_documents(
+        session, user, collection_id, limit=limit, cursor=cursor
+    )
+    return DocumentPage(items=[service.document_out(d) for d in rows], next_cursor=next_cursor)
+
+
+@router.get("/documents/{document_id}", response_model=DocumentOut)
+async def get_document(document_id: str, session: SessionDep, user: CurrentUser) -> DocumentOut:
+    return service.document_out(await service.get_document(session, user, document_id))
+
+
+@router.delete("/documents/{document_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_document(
+    document_id: str,
+    request: Request,
+    background: BackgroundTasks,
+    session: SessionDep,
+    user: CurrentUser,
+    settings: SettingsDep,
+) -> Response:
+    """Delete a document and its chunks; its file goes when no other document shares it."""
+    sha256 = await service.delete_document(session, user, document_id)
+    # Background tasks run after the session dependency has committed the delete.
+    background.add_task(
+        service.remove_blob_if_unreferenced,
+        request.app.state.session_factory, settings.data_dir, sha256,
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

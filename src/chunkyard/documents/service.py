@@ -1,0 +1,233 @@
+"""Documents: upload into a collection (content-addressed blobs), list, read and delete.
+
+Every query is scoped by the collection's owner, so another user's document is simply not found
+(404). Services only flush; the request commits. Extraction and chunking happen later, in jobs:
+an uploaded document is "pending".
+
+Uploads are all-or-nothing: one file over the limit (413), of an unsupported type (415), empty
+or badly named (422), or with content already in the collection (409) refuses the whole request
+and stores nothing, so a client can fix the one file and send the same request again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import BinaryIO
+
+import anyio
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from chunkyard.api.errors import (
+    Conflict,
+    Invalid,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
+from chunkyard.api.pagination import decode_cursor, encode_cursor, invalid_cursor
+from chunkyard.auth.service import Principal
+from chunkyard.collections.service import get_collection
+from chunkyard.documents import blobs
+from chunkyard.documents.schemas import DocumentOut
+from chunkyard.extract import detect_kind
+from chunkyard.extract.detect import binary_type, is_docx_zip
+from chunkyard.storage.models import Collection, Document, DocumentStatus
+from chunkyard.storage.repositories import delete_document as storage_delete_document
+
+MAX_FILENAME = 1024
+
+
+def _parse_id(raw: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        return None
+
+
+def document_out(document: Document) -> DocumentOut:
+    return DocumentOut(
+        id=document.id,
+        collection_id=document.collection_id,
+        filename=document.filename,
+        status=document.status,
+        size_bytes=document.size_bytes,
+        content_sha256=document.content_sha256,
+        chunk_count=document.chunk_count,
+        error=document.error,
+    )
+
+
+async def get_document(session: AsyncSession, owner: Principal, document_id: str) -> Document:
+    """The owner's document; NotFound for a missing one, a malformed id or someone else's."""
+    parsed = _parse_id(document_id)
+    found: Document | None = None
+    if parsed is not None:
+        found = await session.scalar(
+            select(Document)
+            .join(Collection, Collection.id == Document.collection_id)
+            .where(Document.id == parsed, Collection.owner_id == owner.id)
+        )
+    if found is None:
+        raise NotFound(f"document {document_id} not found", code="document_not_found")
+    return found
+
+
+async def list_documents(
+    session: AsyncSession, owner: Principal, collection_id: str, *, limit: int,
+    cursor: str | None,
+) -> tuple[list[Document], str | None]:
+    """A collection's documents in upload order (ids are time-ordered), `limit` at a time."""
+    collection = await get_collection(session, owner, collection_id)
+    stmt = select(Document).where(Document.collection_id == collection.id)
+    if cursor is not None:
+        (after,) = decode_cursor(cursor, "doc", 1)
+        after_id = _parse_id(after) if isinstance(after, str) else None
+        if after_id is None:
+            raise invalid_cursor()
+        stmt = stmt.where(Document.id > after_id)
+    rows = list((await session.scalars(stmt.order_by(Document.id).limit(limit + 1))).all())
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor("doc", rows[-1].id.hex)
+    return rows, next_cursor
+
+
+# -- upload -------------------------------------------------------------------------------------
+
+
+def clean_filename(raw: str | None) -> str:
+    """The file's own name: directories a client sent along are dropped."""
+    name = (raw or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
+    if not name or name in (".", ".."):
+        raise Invalid("files: every file needs a name", code="invalid_filename")
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise Invalid(f"files: {name!r}: the name has control characters",
+                      code="invalid_filename")
+    if len(name) > MAX_FILENAME:
+        raise Invalid(f"files: a name is longer than {MAX_FILENAME} characters",
+                      code="invalid_filename")
+    return name
+
+
+def unsupported_reason(filename: str, head: bytes) -> str | None:
+    """Why the content cannot be a document (judged by its bytes, not only its name)."""
+    kind = detect_kind(filename, head)
+    if kind == "pdf" and not head.startswith(b"%PDF-"):
+        return "it is named .pdf but its content is not a PDF"
+    if kind == "docx" and not is_docx_zip(head):
+        return "it is named .docx but its content is not a Word document"
+    if kind == "binary":
+        return f"its content is {binary_type(head) or 'binary data'}"
+    return None
+
+
+async def upload_documents(
+    session: AsyncSession,
+    owner: Principal,
+    collection_id: str,
+    files: Sequence[tuple[str | None, BinaryIO]],
+    *,
+    data_dir: Path,
+    limit: int,
+) -> list[Document]:
+    """Store `files` (name, readable binary) as pending documents of the owner's collection."""
+    collection = await get_collection(session, owner, collection_id)
+    spooled: list[tuple[str, blobs.Spooled]] = []
+    try:
+        for raw_name, source in files:
+            name = clean_filename(raw_name)
+            source.seek(0)
+            item = await anyio.to_thread.run_sync(blobs.spool, source, data_dir, limit)
+            if item.too_large:
+                raise PayloadTooLarge(
+                    f"files: {name!r} is larger than the {limit} bytes a file may have",
+                    code="file_too_large",
+                )
+            spooled.append((name, item))
+            if item.size == 0:
+                raise Invalid(f"files: {name!r} is empty", code="empty_file")
+            reason = unsupported_reason(name, item.head)
+            if reason is not None:
+                raise UnsupportedMediaType(
+                    f"files: {name!r} is not a supported document: {reason}",
+                    code="unsupported_file_type",
+                )
+        await _refuse_duplicates(session, collection.id, spooled)
+        documents = [
+            Document(
+                collection_id=collection.id,
+                filename=name,
+                status=DocumentStatus.PENDING,
+                size_bytes=item.size,
+                content_sha256=item.sha256,
+                storage_path=blobs.relative_blob_path(item.sha256),
+                chunk_count=0,
+            )
+            for name, item in spooled
+        ]
+        session.add_all(documents)
+        await session.flush()
+
+        def commit_all() -> None:
+            for _, item in spooled:
+                blobs.commit_blob(item.path, data_dir, item.sha256)
+
+        # Before the request commits: a row never points at a missing blob. If the commit
+        # fails after this, the blob stays unreferenced (harmless; same content, same path).
+        await anyio.to_thread.run_sync(commit_all)
+        return documents
+    finally:
+        # Whatever was not moved into place (an error above) is thrown away.
+        blobs.discard([item.path for _, item in spooled])
+
+
+async def _refuse_duplicates(
+    session: AsyncSession, collection_id: uuid.UUID, spooled: list[tuple[str, blobs.Spooled]]
+) -> None:
+    seen: dict[str, str] = {}
+    for name, item in spooled:
+        if item.sha256 in seen:
+            raise Conflict(
+                f"files: {name!r} has the same content as {seen[item.sha256]!r} in this upload",
+                code="duplicate_document",
+            )
+        seen[item.sha256] = name
+    existing = await session.scalar(
+        select(Document)
+        .where(Document.collection_id == collection_id, Document.content_sha256.in_(seen))
+        .order_by(Document.id)
+        .limit(1)
+    )
+    if existing is not None:
+        raise Conflict(
+            f"files: {seen[existing.content_sha256]!r} has the same content as document "
+            f"{existing.id} ({existing.filename!r}) already in this collection",
+            code="duplicate_document",
+        )
+
+
+# -- delete -------------------------------------------------------------------------------------
+
+
+async def delete_document(session: AsyncSession, owner: Principal, document_id: str) -> str:
+    """Delete the owner's document and its chunks; returns its content digest."""
+    document = await get_document(session, owner, document_id)
+    sha256 = document.content_sha256
+    await storage_delete_document(session, document.id)
+    return sha256
+
+
+async def remove_blob_if_unreferenced(
+    factory: async_sessionmaker[AsyncSession], data_dir: Path, sha256: str
+) -> None:
+    """Remove a blob no document refers to any more (run after the deleting commit)."""
+    async with factory() as session:
+        count = await session.scalar(
+            select(func.count()).select_from(Document).where(Document.content_sha256 == sha256)
+        )
+    if not count:
+        await anyio.to_thread.run_sync(blobs.remove_blob, data_dir, sha256)
