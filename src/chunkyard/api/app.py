@@ -24,8 +24,10 @@ from chunkyard.collections.preview import PreviewCache
 from chunkyard.collections.router import CHUNKING_THREADS, chunking_router
 from chunkyard.collections.router import router as collections_router
 from chunkyard.documents.router import router as documents_router
+from chunkyard.operations.router import router as operations_router
 from chunkyard.settings import Settings, get_settings
 from chunkyard.storage.engine import create_engine, create_session_factory
+from chunkyard.worker.runner import OperationRunner
 
 logger = logging.getLogger("chunkyard.api")
 
@@ -57,9 +59,12 @@ def create_app(settings: Settings | None = None, *, auto_migrate: bool | None = 
         app.state.session_factory = create_session_factory(engine)
         app.state.redis = redis
         app.state.chunking_limiter = anyio.CapacityLimiter(CHUNKING_THREADS)
+        runner = OperationRunner(settings, app.state.session_factory, app.state.chunking_limiter)
+        app.state.operation_runner = runner
         try:
             yield
         finally:
+            await runner.shutdown()
             if redis is not None:
                 await redis.aclose()
             await engine.dispose()
@@ -81,6 +86,7 @@ def create_app(settings: Settings | None = None, *, auto_migrate: bool | None = 
     api.include_router(auth_router)
     api.include_router(collections_router)
     api.include_router(documents_router)
+    api.include_router(operations_router)
     api.include_router(chunking_router)
     app.include_router(api)
     app.include_router(health.router)

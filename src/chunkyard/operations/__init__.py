@@ -1,0 +1,1 @@
+"""Operations: chunking jobs over a collection's documents (start, read, list, cancel)."""

@@ -1,0 +1,79 @@
+"""Routes: start a chunking operation on a collection, read and list operations, cancel one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, BackgroundTasks, Request, status
+
+from chunkyard.api.deps import CurrentUser, SessionDep
+from chunkyard.api.errors import ERROR_RESPONSES
+from chunkyard.api.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
+from chunkyard.operations import service
+from chunkyard.operations.schemas import OperationCreate, OperationOut, OperationPage
+from chunkyard.worker.runner import OperationRunner
+
+router = APIRouter(tags=["operations"], responses=ERROR_RESPONSES)
+
+_CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: ERROR_RESPONSES[400] | {"description": "An operation is already pending or running"},
+}
+
+
+def _runner(request: Request) -> OperationRunner:
+    runner: OperationRunner = request.app.state.operation_runner
+    return runner
+
+
+@router.post(
+    "/collections/{collection_id}/operations",
+    response_model=OperationOut,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=_CONFLICT,
+)
+async def start_operation(
+    collection_id: str,
+    request: Request,
+    background: BackgroundTasks,
+    session: SessionDep,
+    user: CurrentUser,
+    body: OperationCreate | None = None,
+) -> OperationOut:
+    """Chunk every (or the given) document; unchanged documents are skipped. Poll the result."""
+    operation = await service.create_operation(
+        session, user, collection_id, body or OperationCreate()
+    )
+    # Background tasks run after the session dependency has committed: enqueue after commit.
+    background.add_task(_runner(request).start, operation.id)
+    return service.operation_out(operation)
+
+
+@router.get("/collections/{collection_id}/operations", response_model=OperationPage)
+async def list_operations(
+    collection_id: str,
+    session: SessionDep,
+    user: CurrentUser,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    cursor: CursorQuery = None,
+) -> OperationPage:
+    rows, next_cursor = await service.list_operations(
+        session, user, collection_id, limit=limit, cursor=cursor
+    )
+    return OperationPage(items=[service.operation_out(o) for o in rows], next_cursor=next_cursor)
+
+
+@router.get("/operations/{operation_id}", response_model=OperationOut)
+async def get_operation(operation_id: str, session: SessionDep, user: CurrentUser) -> OperationOut:
+    return service.operation_out(await service.get_operation(session, user, operation_id))
+
+
+@router.post(
+    "/operations/{operation_id}/cancel",
+    response_model=OperationOut,
+    responses={409: ERROR_RESPONSES[400] | {"description": "The operation already finished"}},
+)
+async def cancel_operation(
+    operation_id: str, session: SessionDep, user: CurrentUser
+) -> OperationOut:
+    """Stop a pending or running operation (its job stops before its next document)."""
+    return service.operation_out(await service.cancel_operation(session, user, operation_id))

@@ -1,0 +1,174 @@
+"""Operations: create (one pending or running operation per collection), read, list, cancel.
+
+Every query is scoped by the owner, so another user's operation or collection is simply not
+found (404). Services only flush; the request commits, and the router starts the job only
+after that commit (a job never looks for a row that is not there yet).
+
+Unknown document ids in `document_ids` (missing, malformed, another collection's or another
+user's) answer 404 `document_not_found`, the same as `GET /documents/{id}` would.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chunkyard.api.errors import Conflict, NotFound
+from chunkyard.api.pagination import decode_cursor, encode_cursor, invalid_cursor
+from chunkyard.auth.service import Principal
+from chunkyard.collections.service import get_collection, validate_config
+from chunkyard.operations.schemas import OperationCreate, OperationOut
+from chunkyard.storage.models import Collection, Document, Operation, OperationStatus, utcnow
+
+ACTIVE = (OperationStatus.PENDING, OperationStatus.RUNNING)
+
+
+def _parse_id(raw: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        return None
+
+
+def operation_out(operation: Operation) -> OperationOut:
+    return OperationOut(
+        id=operation.id,
+        status=operation.status,
+        documents_total=operation.documents_total,
+        documents_done=operation.documents_done,
+        documents_failed=operation.documents_failed,
+        chunks_created=operation.chunks_created,
+        error=operation.error,
+        created_at=operation.created_at,
+        finished_at=operation.finished_at,
+    )
+
+
+async def get_operation(session: AsyncSession, owner: Principal, operation_id: str) -> Operation:
+    """The owner's operation; NotFound for a missing one, a malformed id or someone else's."""
+    parsed = _parse_id(operation_id)
+    found: Operation | None = None
+    if parsed is not None:
+        found = await session.scalar(
+            select(Operation)
+            .where(Operation.id == parsed, Operation.owner_id == owner.id)
+            .execution_options(populate_existing=True)
+        )
+    if found is None:
+        raise NotFound(f"operation {operation_id} not found", code="operation_not_found")
+    return found
+
+
+async def create_operation(
+    session: AsyncSession, owner: Principal, collection_id: str, body: OperationCreate
+) -> Operation:
+    """A pending operation over the collection's (or the given) documents."""
+    collection = await get_collection(session, owner, collection_id)
+    # Serialises concurrent starts on one collection (PostgreSQL; SQLite writers already hold
+    # the database's write lock), so the "one active operation" check below cannot race.
+    await session.execute(
+        select(Collection.id).where(Collection.id == collection.id).with_for_update()
+    )
+    if body.config is not None:
+        config = validate_config(body.config.strategy, body.config.params, owner).to_dict()
+    else:
+        config = dict(collection.config)
+    active = await session.scalar(
+        select(Operation.id)
+        .where(Operation.collection_id == collection.id, Operation.status.in_(ACTIVE))
+        .limit(1)
+    )
+    if active is not None:
+        raise Conflict(
+            f"collection {collection.id} already has operation {active} pending or running",
+            code="operation_in_progress",
+        )
+    document_ids: list[str] | None = None
+    if body.document_ids is not None:
+        wanted = list(dict.fromkeys(body.document_ids))  # de-duplicated, order kept
+        found = set(
+            (
+                await session.scalars(
+                    select(Document.id).where(
+                        Document.collection_id == collection.id, Document.id.in_(wanted)
+                    )
+                )
+            ).all()
+        )
+        missing = [d for d in wanted if d not in found]
+        if missing:
+            raise NotFound(
+                f"document_ids: document {missing[0]} not found in collection {collection.id}",
+                code="document_not_found",
+            )
+        document_ids = [str(d) for d in wanted]
+        total = len(wanted)
+    else:
+        total = int(
+            await session.scalar(
+                select(func.count())
+                .select_from(Document)
+                .where(Document.collection_id == collection.id)
+            )
+            or 0
+        )
+    operation = Operation(
+        collection_id=collection.id,
+        owner_id=owner.id,
+        status=OperationStatus.PENDING,
+        documents_total=total,
+        documents_done=0,
+        documents_failed=0,
+        chunks_created=0,
+        config=config,
+        document_ids=document_ids,
+        created_at=utcnow(),
+    )
+    session.add(operation)
+    await session.flush()
+    return operation
+
+
+async def list_operations(
+    session: AsyncSession, owner: Principal, collection_id: str, *, limit: int,
+    cursor: str | None,
+) -> tuple[list[Operation], str | None]:
+    """A collection's operations, oldest first (ids are time-ordered), `limit` at a time."""
+    collection = await get_collection(session, owner, collection_id)
+    stmt = select(Operation).where(Operation.collection_id == collection.id)
+    if cursor is not None:
+        (after,) = decode_cursor(cursor, "op", 1)
+        after_id = _parse_id(after) if isinstance(after, str) else None
+        if after_id is None:
+            raise invalid_cursor()
+        stmt = stmt.where(Operation.id > after_id)
+    rows = list((await session.scalars(stmt.order_by(Operation.id).limit(limit + 1))).all())
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor("op", rows[-1].id.hex)
+    return rows, next_cursor
+
+
+async def cancel_operation(
+    session: AsyncSession, owner: Principal, operation_id: str
+) -> Operation:
+    """Mark a pending or running operation cancelled; its job sees that between documents."""
+    operation = await get_operation(session, owner, operation_id)
+    # Conditional: if the job finished in the meantime, its final status stands (409).
+    result = await session.execute(
+        update(Operation)
+        .where(Operation.id == operation.id, Operation.status.in_(ACTIVE))
+        .values(status=OperationStatus.CANCELLED, finished_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(result, "rowcount", 0) != 1:
+        await session.refresh(operation)
+        raise Conflict(
+            f"operation {operation.id} is already {operation.status}",
+            code="operation_finished",
+        )
+    await session.refresh(operation)
+    return operation
