@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chunkyard.api.errors import Conflict, Invalid, NotFound
+from chunkyard.api.ids import parse_id
 from chunkyard.api.pagination import decode_cursor, encode_cursor, invalid_cursor
 from chunkyard.auth.service import Principal
 from chunkyard.collections.schemas import ChunkConfig, CollectionOut
@@ -69,18 +70,11 @@ def validate_config(
     return ValidConfig(strategy, built.params.model_dump(mode="json"))
 
 
-def _parse_id(raw: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        return None
-
-
 async def get_collection(
     session: AsyncSession, owner: Principal, collection_id: str
 ) -> Collection:
     """The owner's collection; NotFound for a missing one, a malformed id or someone else's."""
-    parsed = _parse_id(collection_id)
+    parsed = parse_id(collection_id)
     found: Collection | None = None
     if parsed is not None:
         found = await session.scalar(
@@ -131,7 +125,7 @@ async def list_collections(
     stmt = select(Collection).where(Collection.owner_id == owner.id)
     if cursor is not None:
         (after,) = decode_cursor(cursor, "col", 1)
-        after_id = _parse_id(after) if isinstance(after, str) else None
+        after_id = parse_id(after) if isinstance(after, str) else None
         if after_id is None:
             raise invalid_cursor()
         stmt = stmt.where(Collection.id > after_id)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import uuid
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 
 class DocumentOut(BaseModel):
+    # Built straight from the ORM row: one list of fields, not a copy per field.
+    model_config = ConfigDict(from_attributes=True)
+
     id: uuid.UUID
     collection_id: uuid.UUID
     filename: str

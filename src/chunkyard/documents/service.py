@@ -27,6 +27,7 @@ from chunkyard.api.errors import (
     PayloadTooLarge,
     UnsupportedMediaType,
 )
+from chunkyard.api.ids import parse_id
 from chunkyard.api.pagination import decode_cursor, encode_cursor, invalid_cursor
 from chunkyard.auth.service import Principal
 from chunkyard.collections.service import get_collection
@@ -40,29 +41,13 @@ from chunkyard.storage.repositories import delete_document as storage_delete_doc
 MAX_FILENAME = 1024
 
 
-def _parse_id(raw: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        return None
-
-
 def document_out(document: Document) -> DocumentOut:
-    return DocumentOut(
-        id=document.id,
-        collection_id=document.collection_id,
-        filename=document.filename,
-        status=document.status,
-        size_bytes=document.size_bytes,
-        content_sha256=document.content_sha256,
-        chunk_count=document.chunk_count,
-        error=document.error,
-    )
+    return DocumentOut.model_validate(document)
 
 
 async def get_document(session: AsyncSession, owner: Principal, document_id: str) -> Document:
     """The owner's document; NotFound for a missing one, a malformed id or someone else's."""
-    parsed = _parse_id(document_id)
+    parsed = parse_id(document_id)
     found: Document | None = None
     if parsed is not None:
         found = await session.scalar(
@@ -84,7 +69,7 @@ async def list_documents(
     stmt = select(Document).where(Document.collection_id == collection.id)
     if cursor is not None:
         (after,) = decode_cursor(cursor, "doc", 1)
-        after_id = _parse_id(after) if isinstance(after, str) else None
+        after_id = parse_id(after) if isinstance(after, str) else None
         if after_id is None:
             raise invalid_cursor()
         stmt = stmt.where(Document.id > after_id)

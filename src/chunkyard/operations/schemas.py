@@ -25,6 +25,9 @@ class OperationCreate(BaseModel):
 
 
 class OperationOut(BaseModel):
+    # Built straight from the ORM row: one list of fields, not a copy per field.
+    model_config = ConfigDict(from_attributes=True)
+
     id: uuid.UUID
     status: str
     documents_total: int

@@ -10,12 +10,11 @@ user's) answer 404 `document_not_found`, the same as `GET /documents/{id}` would
 
 from __future__ import annotations
 
-import uuid
-
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chunkyard.api.errors import Conflict, NotFound
+from chunkyard.api.ids import parse_id
 from chunkyard.api.pagination import decode_cursor, encode_cursor, invalid_cursor
 from chunkyard.auth.service import Principal
 from chunkyard.collections.service import get_collection, validate_config
@@ -25,30 +24,13 @@ from chunkyard.storage.models import Collection, Document, Operation, OperationS
 ACTIVE = (OperationStatus.PENDING, OperationStatus.RUNNING)
 
 
-def _parse_id(raw: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        return None
-
-
 def operation_out(operation: Operation) -> OperationOut:
-    return OperationOut(
-        id=operation.id,
-        status=operation.status,
-        documents_total=operation.documents_total,
-        documents_done=operation.documents_done,
-        documents_failed=operation.documents_failed,
-        chunks_created=operation.chunks_created,
-        error=operation.error,
-        created_at=operation.created_at,
-        finished_at=operation.finished_at,
-    )
+    return OperationOut.model_validate(operation)
 
 
 async def get_operation(session: AsyncSession, owner: Principal, operation_id: str) -> Operation:
     """The owner's operation; NotFound for a missing one, a malformed id or someone else's."""
-    parsed = _parse_id(operation_id)
+    parsed = parse_id(operation_id)
     found: Operation | None = None
     if parsed is not None:
         found = await session.scalar(
@@ -140,7 +122,7 @@ async def list_operations(
     stmt = select(Operation).where(Operation.collection_id == collection.id)
     if cursor is not None:
         (after,) = decode_cursor(cursor, "op", 1)
-        after_id = _parse_id(after) if isinstance(after, str) else None
+        after_id = parse_id(after) if isinstance(after, str) else None
         if after_id is None:
             raise invalid_cursor()
         stmt = stmt.where(Operation.id > after_id)
