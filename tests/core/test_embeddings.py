@@ -6,7 +6,6 @@ import json
 import os
 import socket
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,6 +28,7 @@ from chunkyard.core.embeddings import (
 )
 from chunkyard.core.sentences import split_sentences
 from chunkyard.core.types import ChunkingError
+from local_http import serving
 
 API_KEY = "sk-test-secret-0123456789"
 
@@ -108,16 +108,8 @@ class Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[FakeServer]:
-    httpd = FakeServer(("127.0.0.1", 0), Handler)
-    httpd.calls = []
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(FakeServer, Handler) as httpd:
         yield httpd
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
 
 
 def base_url(server: FakeServer) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,6 +24,7 @@ from chunkyard.core.registry import create_strategy, strategy_class
 from chunkyard.core.sentences import split_sentences
 from chunkyard.core.strategies import semantic
 from invariants import check_invariants
+from local_http import serving
 
 PASTA = [
     "To cook pasta, bring a large pot of salted water to a rolling boil.",
@@ -210,16 +210,8 @@ class EmbeddingHandler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server() -> Iterator[EmbeddingServer]:
-    httpd = EmbeddingServer(("127.0.0.1", 0), EmbeddingHandler)
-    httpd.calls = []
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(EmbeddingServer, EmbeddingHandler) as httpd:
         yield httpd
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
 
 
 def test_openai_compatible_endpoint_matches_the_local_model(
