@@ -24,7 +24,9 @@ from chunkyard.collections.preview import PreviewCache
 from chunkyard.collections.router import CHUNKING_THREADS, chunking_router
 from chunkyard.collections.router import router as collections_router
 from chunkyard.documents.router import router as documents_router
+from chunkyard.operations.events import LocalProgressBus, ProgressBus, RedisProgressBus
 from chunkyard.operations.router import router as operations_router
+from chunkyard.operations.websocket import router as operations_ws_router
 from chunkyard.settings import Settings, get_settings
 from chunkyard.storage.engine import create_engine, create_session_factory
 from chunkyard.worker.runner import OperationRunner
@@ -59,12 +61,17 @@ def create_app(settings: Settings | None = None, *, auto_migrate: bool | None = 
         app.state.session_factory = create_session_factory(engine)
         app.state.redis = redis
         app.state.chunking_limiter = anyio.CapacityLimiter(CHUNKING_THREADS)
-        runner = OperationRunner(settings, app.state.session_factory, app.state.chunking_limiter)
+        bus: ProgressBus = RedisProgressBus(redis) if redis is not None else LocalProgressBus()
+        app.state.progress_bus = bus
+        runner = OperationRunner(
+            settings, app.state.session_factory, app.state.chunking_limiter, bus=bus
+        )
         app.state.operation_runner = runner
         try:
             yield
         finally:
             await runner.shutdown()
+            await bus.close()
             if redis is not None:
                 await redis.aclose()
             await engine.dispose()
@@ -87,6 +94,7 @@ def create_app(settings: Settings | None = None, *, auto_migrate: bool | None = 
     api.include_router(collections_router)
     api.include_router(documents_router)
     api.include_router(operations_router)
+    api.include_router(operations_ws_router)
     api.include_router(chunking_router)
     app.include_router(api)
     app.include_router(health.router)

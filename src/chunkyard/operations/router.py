@@ -10,6 +10,7 @@ from chunkyard.api.deps import CurrentUser, SessionDep
 from chunkyard.api.errors import ERROR_RESPONSES
 from chunkyard.api.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from chunkyard.operations import service
+from chunkyard.operations.events import ProgressBus, event_for
 from chunkyard.operations.schemas import OperationCreate, OperationOut, OperationPage
 from chunkyard.worker.runner import OperationRunner
 
@@ -73,7 +74,15 @@ async def get_operation(operation_id: str, session: SessionDep, user: CurrentUse
     responses={409: ERROR_RESPONSES[400] | {"description": "The operation already finished"}},
 )
 async def cancel_operation(
-    operation_id: str, session: SessionDep, user: CurrentUser
+    operation_id: str,
+    request: Request,
+    background: BackgroundTasks,
+    session: SessionDep,
+    user: CurrentUser,
 ) -> OperationOut:
     """Stop a pending or running operation (its job stops before its next document)."""
-    return service.operation_out(await service.cancel_operation(session, user, operation_id))
+    operation = service.operation_out(await service.cancel_operation(session, user, operation_id))
+    # Told after the commit, like a job's own progress: listeners never see an undone cancel.
+    bus: ProgressBus = request.app.state.progress_bus
+    background.add_task(bus.publish, operation.id, event_for(operation))
+    return operation

@@ -13,15 +13,16 @@ function can run in the in-process runner or, later, inside a Celery task. Its s
 - between documents the operation's status is read again: once cancelled, the job stops;
 - the end: completed, or failed with the message of an unexpected error. Final updates are
   conditional on `running`, so a concurrent cancel always wins.
+
+After every committed step the job reads its operation back and publishes it on the progress
+bus (when given one), so WebSocket clients see each document land.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -29,10 +30,10 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import chunkyard
-from chunkyard.core.pipeline import iter_chunks
-from chunkyard.core.types import Chunk, ChunkingError
+from chunkyard.core.types import ChunkingError
 from chunkyard.documents import blobs
-from chunkyard.extract import extract_bytes
+from chunkyard.documents.chunking import chunk_file as _chunk_file
+from chunkyard.operations.events import ProgressBus, event_for
 from chunkyard.settings import Settings
 from chunkyard.storage.dialect import dialect_for
 from chunkyard.storage.engine import create_engine, create_session_factory
@@ -69,14 +70,16 @@ async def run_operation(
     *,
     session_factory: SessionFactory | None = None,
     limiter: anyio.CapacityLimiter | None = None,
+    bus: ProgressBus | None = None,
 ) -> str:
     """Run one operation to its end; returns its final status. Without `session_factory`
     (e.g. in a Celery task), the job makes and disposes of its own engine."""
     if session_factory is not None:
-        return await _Job(settings, session_factory, operation_id, limiter).run()
+        return await _Job(settings, session_factory, operation_id, limiter, bus).run()
     engine = create_engine(settings)
     try:
-        return await _Job(settings, create_session_factory(engine), operation_id, limiter).run()
+        job = _Job(settings, create_session_factory(engine), operation_id, limiter, bus)
+        return await job.run()
     finally:
         await engine.dispose()
 
@@ -88,17 +91,20 @@ class _Job:
         factory: SessionFactory,
         operation_id: uuid.UUID,
         limiter: anyio.CapacityLimiter | None,
+        bus: ProgressBus | None = None,
     ) -> None:
         self.settings = settings
         self.factory = factory
         self.operation_id = operation_id
         self.limiter = limiter
+        self.bus = bus
 
     async def run(self) -> str:
         started = await self._start()
         if started is None:
             return await self._status()
         config, document_ids = started
+        await self._announce()
         try:
             for document_id in document_ids:
                 if await self._status() != OperationStatus.RUNNING:
@@ -110,6 +116,7 @@ class _Job:
             await self._finish(OperationStatus.FAILED, message)
         else:
             await self._finish(OperationStatus.COMPLETED, None)
+        await self._announce()
         return await self._status()
 
     # -- steps ----------------------------------------------------------------------------
@@ -148,6 +155,18 @@ class _Job:
             config = dict(operation.config)
             await session.commit()
         return config, ids
+
+    async def _announce(self) -> None:
+        """Publish the operation's committed state (a no-op without a bus)."""
+        if self.bus is None:
+            return
+        async with self.factory() as session:
+            operation = await session.scalar(
+                select(Operation).where(Operation.id == self.operation_id)
+            )
+            event = event_for(operation) if operation is not None else None
+        if event is not None:
+            await self.bus.publish(self.operation_id, event)
 
     async def _status(self) -> str:
         async with self.factory() as session:
@@ -192,6 +211,7 @@ class _Job:
                 await session.rollback()  # cancelled meanwhile: store nothing
                 return
             await session.commit()
+        await self._announce()
 
     async def _source(self, document_id: uuid.UUID, config_hash: str) -> _Source | None:
         async with self.factory() as session:
@@ -222,12 +242,15 @@ class _Job:
                 await session.rollback()
                 return
             await session.commit()
+        await self._announce()
 
     async def _count(self, *, done: int = 0, failed: int = 0) -> None:
         async with self.factory() as session:
             await dialect_for(session).begin_write(session)
-            if await self._count_in(session, done=done, failed=failed):
-                await session.commit()
+            if not await self._count_in(session, done=done, failed=failed):
+                return  # cancelled: nothing to commit (the session rolls back on close)
+            await session.commit()
+        await self._announce()
 
     async def _count_in(
         self, session: AsyncSession, *, done: int = 0, failed: int = 0, chunks: int = 0
@@ -258,15 +281,6 @@ class _Job:
                 .execution_options(synchronize_session=False)
             )
             await session.commit()
-
-
-def _chunk_file(path: Path, filename: str, config: dict[str, Any]) -> Sequence[Chunk]:
-    """Blocking: read, extract and chunk one file (runs in a worker thread)."""
-    data = path.read_bytes()
-    document = extract_bytes(data, filename)
-    del data
-    return list(iter_chunks(document, str(config.get("strategy", "recursive")),
-                            dict(config.get("params") or {})))
 
 
 def _reason(exc: BaseException) -> str:

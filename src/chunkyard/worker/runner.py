@@ -16,8 +16,9 @@ import logging
 import uuid
 
 import anyio
-from sqlalchemy import update
+from sqlalchemy import select, update
 
+from chunkyard.operations.events import ProgressBus, event_for
 from chunkyard.settings import Settings
 from chunkyard.storage.dialect import dialect_for
 from chunkyard.storage.models import Operation, OperationStatus, utcnow
@@ -36,10 +37,12 @@ class OperationRunner:
         settings: Settings,
         session_factory: SessionFactory,
         limiter: anyio.CapacityLimiter | None = None,
+        bus: ProgressBus | None = None,
     ) -> None:
         self.settings = settings
         self.session_factory = session_factory
         self.limiter = limiter
+        self.bus = bus
         self.tasks: dict[uuid.UUID, asyncio.Task[str]] = {}
         self.closed = False
 
@@ -51,7 +54,7 @@ class OperationRunner:
         task = asyncio.create_task(
             run_operation(
                 self.settings, operation_id,
-                session_factory=self.session_factory, limiter=self.limiter,
+                session_factory=self.session_factory, limiter=self.limiter, bus=self.bus,
             ),
             name=f"operation-{operation_id}",
         )
@@ -89,3 +92,9 @@ class OperationRunner:
                     .execution_options(synchronize_session=False)
                 )
                 await session.commit()
+                if self.bus is not None:
+                    stopped = await session.scalars(
+                        select(Operation).where(Operation.id.in_(list(tasks)))
+                    )
+                    for operation in stopped.all():
+                        await self.bus.publish(operation.id, event_for(operation))
