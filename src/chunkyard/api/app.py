@@ -11,7 +11,7 @@ import anyio
 from fastapi import APIRouter, FastAPI
 
 import chunkyard
-from chunkyard.api import health
+from chunkyard.api import health, metrics
 from chunkyard.api.database import prepare_database
 from chunkyard.api.errors import install_error_handlers
 from chunkyard.api.middleware import (
@@ -20,7 +20,8 @@ from chunkyard.api.middleware import (
     install_log_record_factory,
 )
 from chunkyard.auth.router import router as auth_router
-from chunkyard.collections.preview import PreviewCache
+from chunkyard.chunks.router import router as chunks_router
+from chunkyard.collections.preview import make_preview_cache
 from chunkyard.collections.router import CHUNKING_THREADS, chunking_router
 from chunkyard.collections.router import router as collections_router
 from chunkyard.documents.router import router as documents_router
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None, *, auto_migrate: bool | None = 
         app.state.engine = engine
         app.state.session_factory = create_session_factory(engine)
         app.state.redis = redis
+        app.state.preview_cache = make_preview_cache(redis)
         app.state.chunking_limiter = anyio.CapacityLimiter(CHUNKING_THREADS)
         bus: ProgressBus = RedisProgressBus(redis) if redis is not None else LocalProgressBus()
         app.state.progress_bus = bus
@@ -83,9 +85,10 @@ def create_app(settings: Settings | None = None, *, auto_migrate: bool | None = 
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.preview_cache = PreviewCache()
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_body_size=MAX_REQUEST_BYTES)
+    # Outside the body limit, so refused bodies (413) are timed and counted too.
+    app.add_middleware(metrics.RequestMetricsMiddleware, metrics=metrics.metrics_for(app))
     # Added last, so it is outermost: every response, even a 413 or 500, carries the id.
     app.add_middleware(RequestIdMiddleware)
 
@@ -93,9 +96,11 @@ def create_app(settings: Settings | None = None, *, auto_migrate: bool | None = 
     api.include_router(auth_router)
     api.include_router(collections_router)
     api.include_router(documents_router)
+    api.include_router(chunks_router)
     api.include_router(operations_router)
     api.include_router(operations_ws_router)
     api.include_router(chunking_router)
     app.include_router(api)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     return app

@@ -1,34 +1,59 @@
-"""Chunking previews: run a configuration on a text off the event loop, with a per-user cache.
+"""Chunking previews: run a configuration on a text or a stored document off the event loop,
+with a per-user cache held in process or, when Redis is configured, in Redis.
 
-The cache key is (sha256(text), filename, strategy, canonical params): canonical means the
-validated parameters with every default filled in, so `{}` and `{"chunk_size": 512}` share an
-entry. Entries hold every chunk (the response slices to `max_chunks`), and are bounded per
-user by characters held and by count, least recently used first out. It is per user so that
-`cached: true` never tells one user what another has previewed.
+The cache key is (content, strategy, canonical params, chunker version): for a text its
+sha256 and the optional filename, for a stored document its content sha256 and its filename
+(the name picks the extractor, so the same bytes named `.md` and `.txt` chunk differently).
+Canonical means the validated parameters with every default filled in, so `{}` and
+`{"chunk_size": 512}` share an entry. Entries hold every chunk (the response slices to
+`max_chunks`). Entries are per user so that `cached: true` never tells one user what another
+has previewed: in process, bounded per user by characters held and by count, least recently
+used first out; in Redis, under `chunkyard:preview:{user_id}:{key}` with a TTL.
+
+A preview of a stored document is read, extracted and chunked by `documents.chunking`, the
+code a chunking job runs, so it is exactly what a job would store for the document.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import threading
 import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
+import anyio
+from redis.exceptions import RedisError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+import chunkyard
+from chunkyard.api.errors import Conflict, Invalid, PayloadTooLarge
+from chunkyard.auth.service import Principal
 from chunkyard.core.compare import SMALL_FRACTION, clean_end
 from chunkyard.core.pipeline import document_from_text
 from chunkyard.core.registry import create_strategy
-from chunkyard.core.types import Chunk
+from chunkyard.core.types import Chunk, Document
+from chunkyard.documents import blobs
+from chunkyard.documents.chunking import chunk_document, read_document
+from chunkyard.documents.service import get_document
+from chunkyard.extract import ExtractionError
+
+logger = logging.getLogger("chunkyard.api")
 
 # A preview's text is at most this long; longer texts belong in a collection.
 MAX_PREVIEW_CHARS = 2_000_000
 ENTRIES_PER_USER = 32
 CHARS_PER_USER = 8_000_000
 MAX_USERS = 256
+REDIS_PREFIX = "chunkyard:preview"
+REDIS_TTL_SECONDS = 3600
+_FORMAT = 1  # bumped when the serialised form of a result changes
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,17 +65,60 @@ class PreviewResult:
     def weight(self) -> int:
         return sum(len(c.text) for c in self.chunks) + 1
 
+    def to_json(self) -> bytes:
+        data = {"v": _FORMAT, "chunks": [c.to_dict() for c in self.chunks],
+                "metrics": self.metrics}
+        # A JSON text may hold lone surrogates; they round-trip through "surrogatepass".
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode(
+            "utf-8", "surrogatepass"
+        )
 
-def cache_key(text: str, filename: str | None, strategy: str, params: dict[str, Any]) -> str:
-    canonical = json.dumps(
-        [hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(), filename or "",
-         strategy, params],
-        sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-    )
+    @classmethod
+    def from_json(cls, raw: bytes) -> PreviewResult:
+        data = json.loads(raw.decode("utf-8", "surrogatepass"))
+        if not isinstance(data, dict) or data.get("v") != _FORMAT:
+            raise ValueError("not a preview result of this version")
+        chunks = [
+            Chunk(index=c["index"], text=c["text"], start=c["start"], end=c["end"],
+                  tokens=c["tokens"], metadata=c["metadata"])
+            for c in data["chunks"]
+        ]
+        return cls(chunks, dict(data["metrics"]))
+
+
+def _digest(parts: list[Any]) -> str:
+    canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-class PreviewCache:
+def cache_key(text: str, filename: str | None, strategy: str, params: dict[str, Any]) -> str:
+    """The cache key of a preview of `text` (the owner is the cache's other key)."""
+    content = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return _digest(["text", content, filename or "", strategy, params, chunkyard.__version__])
+
+
+def document_cache_key(
+    content_sha256: str, filename: str, strategy: str, params: dict[str, Any]
+) -> str:
+    """The cache key of a preview of a stored document (the owner is the cache's other key)."""
+    return _digest(
+        ["document", content_sha256, filename, strategy, params, chunkyard.__version__]
+    )
+
+
+# -- caches -----------------------------------------------------------------------------------
+
+
+class PreviewCache(Protocol):
+    """Where preview results are kept, per user. A cache never fails a preview: a backend
+    error is a miss (get) or a no-op (put)."""
+
+    async def get(self, user: uuid.UUID, key: str) -> PreviewResult | None: ...
+
+    async def put(self, user: uuid.UUID, key: str, result: PreviewResult) -> None: ...
+
+
+class MemoryPreviewCache:
     """Per-user LRU caches of preview results, bounded per user and in number of users."""
 
     def __init__(
@@ -65,7 +133,7 @@ class PreviewCache:
         self._users: OrderedDict[uuid.UUID, OrderedDict[str, PreviewResult]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, user: uuid.UUID, key: str) -> PreviewResult | None:
+    async def get(self, user: uuid.UUID, key: str) -> PreviewResult | None:
         with self._lock:
             entries = self._users.get(user)
             if entries is None or key not in entries:
@@ -74,7 +142,7 @@ class PreviewCache:
             entries.move_to_end(key)
             return entries[key]
 
-    def put(self, user: uuid.UUID, key: str, result: PreviewResult) -> None:
+    async def put(self, user: uuid.UUID, key: str, result: PreviewResult) -> None:
         if result.weight > self.chars_per_user:
             return
         with self._lock:
@@ -90,30 +158,130 @@ class PreviewCache:
                 self._users.popitem(last=False)
 
 
+class RedisClient(Protocol):
+    """What the Redis cache needs of `redis.asyncio.Redis`."""
+
+    async def get(self, name: str) -> Any: ...
+
+    async def set(self, name: str, value: bytes, *, ex: int) -> Any: ...
+
+
+class RedisPreviewCache:
+    """Preview results in Redis, shared by every API process, expiring after `ttl` seconds.
+
+    Redis evicts by TTL (and by its own memory policy), so there is no per-user bound here
+    beyond the size of one entry.
+    """
+
+    def __init__(
+        self,
+        redis: RedisClient,
+        *,
+        ttl: int = REDIS_TTL_SECONDS,
+        max_chars: int = CHARS_PER_USER,
+        prefix: str = REDIS_PREFIX,
+    ) -> None:
+        self.redis = redis
+        self.ttl = ttl
+        self.max_chars = max_chars
+        self.prefix = prefix
+
+    def name(self, user: uuid.UUID, key: str) -> str:
+        return f"{self.prefix}:{user}:{key}"
+
+    async def get(self, user: uuid.UUID, key: str) -> PreviewResult | None:
+        try:
+            raw = await self.redis.get(self.name(user, key))
+        except (RedisError, OSError) as exc:
+            logger.warning("preview cache: Redis read failed, computing instead: %r", exc)
+            return None
+        if raw is None:
+            return None
+        data = raw if isinstance(raw, bytes) else str(raw).encode()
+        try:
+            # Megabytes of JSON: parsed in a thread, not on the event loop.
+            return await anyio.to_thread.run_sync(PreviewResult.from_json, data)
+        except (ValueError, KeyError, TypeError) as exc:
+            logger.warning("preview cache: dropping an unreadable entry: %r", exc)
+            return None
+
+    async def put(self, user: uuid.UUID, key: str, result: PreviewResult) -> None:
+        if result.weight > self.max_chars:
+            return
+        data = await anyio.to_thread.run_sync(result.to_json)
+        try:
+            await self.redis.set(self.name(user, key), data, ex=self.ttl)
+        except (RedisError, OSError) as exc:
+            logger.warning("preview cache: Redis write failed: %r", exc)
+
+
+def make_preview_cache(redis: RedisClient | None) -> PreviewCache:
+    """The app's preview cache: in Redis when the app has a Redis client, else in process."""
+    if redis is not None:
+        return RedisPreviewCache(redis)
+    return MemoryPreviewCache()
+
+
+# -- stored documents -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDocument:
+    """What a preview needs of a stored document: where its file is, its name and digest."""
+
+    id: uuid.UUID
+    path: Path
+    filename: str
+    content_sha256: str
+
+
+async def stored_document(
+    session: AsyncSession, owner: Principal, document_id: uuid.UUID, data_dir: Path
+) -> StoredDocument:
+    """The owner's document (NotFound for a missing one or someone else's)."""
+    document = await get_document(session, owner, str(document_id))
+    storage_path = document.storage_path or blobs.relative_blob_path(document.content_sha256)
+    return StoredDocument(
+        document.id, data_dir / storage_path, document.filename, document.content_sha256
+    )
+
+
+def load_stored_document(source: StoredDocument) -> Document:
+    """Blocking: read and extract a stored document the way a chunking job does."""
+    try:
+        document = read_document(source.path, source.filename)
+    except ExtractionError as exc:
+        raise Invalid(f"document_id: {exc}", code="extraction_failed") from None
+    except OSError as exc:
+        raise Conflict(
+            f"document_id: the stored file of document {source.id} cannot be read "
+            f"({exc.strerror or type(exc).__name__})",
+            code="document_unreadable",
+        ) from None
+    if len(document.text) > MAX_PREVIEW_CHARS:
+        raise PayloadTooLarge(
+            f"document_id: the document's text is {len(document.text)} characters, more than "
+            f"the {MAX_PREVIEW_CHARS} a preview takes; chunk it with an operation instead",
+        )
+    return document
+
+
+# -- running ----------------------------------------------------------------------------------
+
+
 def _p95(sorted_counts: list[int]) -> int:
     if not sorted_counts:
         return 0
     return sorted_counts[max(math.ceil(0.95 * len(sorted_counts)), 1) - 1]
 
 
-def run_preview(
-    text: str, filename: str | None, strategy: str, params: dict[str, Any]
-) -> PreviewResult:
-    """Chunk `text` (blocking, CPU-bound: call it in a worker thread) and measure the chunks.
-
-    The metrics are those of `core.compare` for one configuration.
-    """
-    built = create_strategy(strategy, params)
-    doc = document_from_text(text, filename)
-    cap = built.params.chunk_size
-    started = time.perf_counter()
-    chunks = list(built.chunks(doc))
-    elapsed_ms = (time.perf_counter() - started) * 1000.0
+def _metrics(text: str, chunks: list[Chunk], cap: int, elapsed_ms: float) -> dict[str, Any]:
+    """The metrics of `core.compare` for one configuration."""
     counts = sorted(c.tokens for c in chunks)
     n = len(counts)
     small = sum(1 for c in chunks if c.tokens < cap * SMALL_FRACTION)
     mid = sum(1 for c in chunks if not clean_end(text, c.end))
-    metrics = {
+    return {
         "chunk_count": n,
         "tokens_mean": round(sum(counts) / n, 2) if n else 0.0,
         "tokens_min": counts[0] if n else 0,
@@ -123,4 +291,29 @@ def run_preview(
         "mid_sentence_share": round(mid / n, 4) if n else 0.0,
         "time_ms": round(elapsed_ms, 3),
     }
-    return PreviewResult(chunks, metrics)
+
+
+def run_preview(
+    text: str, filename: str | None, strategy: str, params: dict[str, Any]
+) -> PreviewResult:
+    """Chunk `text` (blocking, CPU-bound: call it in a worker thread) and measure the chunks."""
+    built = create_strategy(strategy, params)
+    doc = document_from_text(text, filename)
+    started = time.perf_counter()
+    chunks = list(built.chunks(doc))
+    elapsed_ms = (time.perf_counter() - started) * 1000.0
+    return PreviewResult(chunks, _metrics(text, chunks, built.params.chunk_size, elapsed_ms))
+
+
+def run_document_preview(
+    source: StoredDocument, strategy: str, params: dict[str, Any]
+) -> PreviewResult:
+    """Read, extract and chunk a stored document exactly as a job would (blocking: call it in a
+    worker thread), and measure the chunks."""
+    document = load_stored_document(source)
+    # Built once up front so that loading the tokenizer is not timed, as for a text.
+    cap = create_strategy(strategy, params).params.chunk_size
+    started = time.perf_counter()
+    chunks = chunk_document(document, {"strategy": strategy, "params": params})
+    elapsed_ms = (time.perf_counter() - started) * 1000.0
+    return PreviewResult(chunks, _metrics(document.text, chunks, cap, elapsed_ms))

@@ -1,10 +1,13 @@
 """Routes: collections (CRUD), and chunking without storage (strategies, preview, recommend,
-compare). Chunking is CPU work and runs in worker threads, never on the event loop.
+compare) of a text or a stored document. Chunking is CPU work and runs in worker threads,
+never on the event loop.
 """
 
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -13,13 +16,19 @@ from fastapi import APIRouter, Request, Response, status
 from chunkyard.api.deps import CurrentUser, SessionDep
 from chunkyard.api.errors import ERROR_RESPONSES, PayloadTooLarge
 from chunkyard.api.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
+from chunkyard.auth.service import Principal
 from chunkyard.collections import service
 from chunkyard.collections.preview import (
     MAX_PREVIEW_CHARS,
     PreviewCache,
     PreviewResult,
+    StoredDocument,
     cache_key,
+    document_cache_key,
+    load_stored_document,
+    run_document_preview,
     run_preview,
+    stored_document,
 )
 from chunkyard.collections.schemas import (
     ChunkOut,
@@ -40,7 +49,8 @@ from chunkyard.core.compare import compare, pick_recommendation
 from chunkyard.core.pipeline import document_from_text
 from chunkyard.core.recommend import recommend as recommend_strategy
 from chunkyard.core.registry import list_strategies
-from chunkyard.core.types import Chunk
+from chunkyard.core.types import Chunk, Document
+from chunkyard.settings import Settings
 
 router = APIRouter(prefix="/collections", tags=["collections"], responses=ERROR_RESPONSES)
 chunking_router = APIRouter(tags=["chunking"], responses=ERROR_RESPONSES)
@@ -130,21 +140,51 @@ async def strategies(user: CurrentUser) -> list[StrategyOut]:
     return [StrategyOut(**info.to_dict()) for info in list_strategies()]
 
 
-@chunking_router.post("/preview", response_model=PreviewResponse)
+async def _stored_document(
+    request: Request, user: Principal, document_id: uuid.UUID
+) -> StoredDocument:
+    """The user's document (404 otherwise), read in a short session of its own: no database
+    connection is held while the document is chunked."""
+    settings: Settings = request.app.state.settings
+    async with request.app.state.session_factory() as session:
+        return await stored_document(session, user, document_id, settings.data_dir)
+
+
+_PREVIEW_ERRORS: dict[int | str, dict[str, Any]] = {
+    409: ERROR_RESPONSES[400] | {"description": "The document's stored file cannot be read"},
+    413: ERROR_RESPONSES[400] | {"description": "The text is too long for a preview"},
+}
+
+
+@chunking_router.post("/preview", response_model=PreviewResponse, responses=_PREVIEW_ERRORS)
 async def preview(body: PreviewRequest, request: Request, user: CurrentUser) -> PreviewResponse:
-    """Chunk a text with one configuration; nothing is stored."""
-    _check_size(body.text)
+    """Chunk a text, or a stored document as an operation would, with one configuration;
+    nothing is stored."""
+    if body.text is not None:
+        _check_size(body.text)
     valid = service.validate_config(body.strategy, body.params, user, field="")
+    compute: Callable[[], PreviewResult]
+    if body.document_id is not None:
+        source = await _stored_document(request, user, body.document_id)
+        key = document_cache_key(
+            source.content_sha256, source.filename, valid.strategy, valid.params
+        )
+
+        def compute() -> PreviewResult:
+            return run_document_preview(source, valid.strategy, valid.params)
+    else:
+        text = body.text or ""
+        key = cache_key(text, body.filename, valid.strategy, valid.params)
+
+        def compute() -> PreviewResult:
+            return run_preview(text, body.filename, valid.strategy, valid.params)
+
     cache: PreviewCache = request.app.state.preview_cache
-    key = cache_key(body.text, body.filename, valid.strategy, valid.params)
-    result = cache.get(user.id, key)
+    result = await cache.get(user.id, key)
     cached = result is not None
     if result is None:
-        result = await anyio.to_thread.run_sync(
-            run_preview, body.text, body.filename, valid.strategy, valid.params,
-            limiter=chunking_limiter(request),
-        )
-        cache.put(user.id, key, result)
+        result = await anyio.to_thread.run_sync(compute, limiter=chunking_limiter(request))
+        await cache.put(user.id, key, result)
     return _preview_response(result, body.max_chunks, cached)
 
 
@@ -173,21 +213,32 @@ async def recommend(
     return RecommendResponse(**rec.to_dict())
 
 
-@chunking_router.post("/compare", response_model=CompareResponse)
+@chunking_router.post("/compare", response_model=CompareResponse, responses=_PREVIEW_ERRORS)
 async def compare_configs(
     body: CompareRequest, request: Request, user: CurrentUser
 ) -> CompareResponse:
-    """Chunk one text with 2 to 6 configurations and measure how the chunks differ."""
-    _check_size(body.text)
+    """Chunk one text or stored document with 2 to 6 configurations and measure how the
+    chunks differ."""
+    if body.text is not None:
+        _check_size(body.text)
     configs = [
         service.validate_config(c.strategy, c.params, user, field=f"configs[{i}]").to_dict()
         for i, c in enumerate(body.configs)
     ]
+    load: Callable[[], Document]
+    if body.document_id is not None:
+        source = await _stored_document(request, user, body.document_id)
+
+        def load() -> Document:
+            return load_stored_document(source)
+    else:
+        text = body.text or ""
+
+        def load() -> Document:
+            return document_from_text(text, body.filename)
 
     def run() -> tuple[list[Any], dict[str, Any]]:
-        results = compare(
-            document_from_text(body.text, body.filename), configs, max_chunks=body.max_chunks
-        )
+        results = compare(load(), configs, max_chunks=body.max_chunks)
         return results, pick_recommendation(results).to_dict()
 
     results, pick = await anyio.to_thread.run_sync(run, limiter=chunking_limiter(request))

@@ -6,9 +6,37 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MAX_CHUNKS_RETURNED = 10_000
+
+_TEXT = "The text to chunk; give either `text` or `document_id`."
+_DOCUMENT_ID = (
+    "A stored document (yours) to chunk instead of a text: its file is extracted and chunked "
+    "exactly as a chunking operation would."
+)
+_FILENAME = (
+    "Optional file name for a `text`: its extension tells markdown and code from prose "
+    "(a document's own name is used for a `document_id`)."
+)
+
+
+class _TextOrDocument(BaseModel):
+    """Exactly one of `text` and `document_id`; `filename` goes with a text only."""
+
+    text: str | None = Field(None, description=_TEXT)
+    document_id: uuid.UUID | None = Field(None, description=_DOCUMENT_ID)
+    filename: str | None = Field(None, max_length=1024, description=_FILENAME)
+
+    @model_validator(mode="after")
+    def one_source(self) -> _TextOrDocument:
+        if self.text is None and self.document_id is None:
+            raise ValueError("text or document_id is required (exactly one of the two)")
+        if self.text is not None and self.document_id is not None:
+            raise ValueError("give text or document_id, not both")
+        if self.document_id is not None and self.filename is not None:
+            raise ValueError("filename goes with text only; a document's own name is used")
+        return self
 
 
 class ChunkConfig(BaseModel):
@@ -93,19 +121,14 @@ class Metrics(BaseModel):
     time_ms: float
 
 
-class PreviewRequest(BaseModel):
+class PreviewRequest(_TextOrDocument):
     model_config = ConfigDict(extra="forbid")
 
-    text: str
     strategy: str = Field("recursive", min_length=1, max_length=64)
     params: dict[str, Any] = Field(default_factory=dict)
     max_chunks: int | None = Field(
         None, ge=0, le=MAX_CHUNKS_RETURNED,
         description="Return at most this many chunks (all are still counted and measured).",
-    )
-    filename: str | None = Field(
-        None, max_length=1024,
-        description="Optional file name: its extension tells markdown and code from prose.",
     )
 
 
@@ -129,13 +152,11 @@ class RecommendResponse(BaseModel):
     reason: str
 
 
-class CompareRequest(BaseModel):
+class CompareRequest(_TextOrDocument):
     model_config = ConfigDict(extra="forbid")
 
-    text: str
     configs: list[ChunkConfig] = Field(min_length=2, max_length=6)
     max_chunks: int | None = Field(20, ge=0, le=MAX_CHUNKS_RETURNED)
-    filename: str | None = Field(None, max_length=1024)
 
 
 class CompareResult(BaseModel):

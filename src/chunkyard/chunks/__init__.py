@@ -1,0 +1,1 @@
+"""Chunks: a collection's or a document's stored chunks, page by page, and JSONL export."""
