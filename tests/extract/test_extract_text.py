@@ -151,3 +151,21 @@ def test_large_text_file_needs_at_most_twice_its_size(tmp_path: Path, prefix: by
     assert len(document.text) == size
     # The bytes and the str (1 byte per character for ASCII) at the same time, no third copy.
     assert peak < 2.5 * size, f"peak {peak / size:.2f}x the file size"
+
+
+@pytest.mark.parametrize("strategy", ["recursive", "markdown", "hierarchical"])
+def test_text_named_like_a_file_chunks_like_that_file(strategy: str) -> None:
+    """A preview of pasted text with a file name is what a job stores for that file."""
+    from chunkyard.core.pipeline import chunk_text, iter_chunks
+
+    text = (
+        "# Guide\n\nIntro words here.\n\n## Setup\n\nInstall it. " + "Step words. " * 80
+        + "\n\nSetext title\n------------\n\nMore text " * 5
+    )
+    pasted = chunk_text(text, strategy, filename="guide.md", chunk_size=48)
+    stored = list(iter_chunks(extract_bytes(text.encode(), "guide.md"), strategy,
+                              {"chunk_size": 48}))
+    assert [(c.start, c.end, c.tokens, c.metadata) for c in pasted] == [
+        (c.start, c.end, c.tokens, c.metadata) for c in stored
+    ]
+    assert any(c.metadata.get("headings") for c in stored)

@@ -6,17 +6,23 @@ from collections.abc import Iterator
 from typing import Any
 
 from chunkyard.core.code import language_for
+from chunkyard.core.detect import MARKDOWN_EXTENSIONS
 from chunkyard.core.registry import create_strategy
 from chunkyard.core.types import Chunk, Document
 
-MARKDOWN_EXTENSIONS = ("md", "markdown", "mdx")
-
 
 def document_from_text(text: str, filename: str | None = None) -> Document:
-    """A Document for raw text; the kind (markdown, code, text) is guessed from the name."""
+    """A Document for raw text; the kind (markdown, code, text) is guessed from the name.
+
+    Markdown gets its headings exactly as a stored `.md` file does, so chunking pasted text
+    named like a file gives what a job stores for that file.
+    """
     ext = filename.rsplit(".", 1)[-1].lower() if filename and "." in filename else ""
     if ext in MARKDOWN_EXTENSIONS:
-        return Document(text=text, kind="markdown", filename=filename)
+        from chunkyard.extract.text import markdown_headings
+
+        return Document(text=text, kind="markdown", filename=filename,
+                        headings=markdown_headings(text))
     language = language_for(filename)
     if language:
         return Document(text=text, kind="code", filename=filename, language=language)

@@ -6,7 +6,8 @@ import io
 import zipfile
 from pathlib import PurePath
 
-MARKDOWN_EXTENSIONS = frozenset({"md", "markdown", "mdown", "mkd", "mkdn"})
+from chunkyard.core.detect import MARKDOWN_EXTENSIONS
+
 HTML_EXTENSIONS = frozenset({"html", "htm", "xhtml"})
 # Plain-text formats whose content is never sniffed as HTML (a .txt holding markup stays text).
 TEXT_EXTENSIONS = frozenset(
