@@ -108,7 +108,7 @@ def test_console_script_unicode_corpus_file_round_trips(tmp_path: Path) -> None:
         (["chunk", "prose.txt", "--param", "chunk_size"], 2, "must be KEY=VALUE"),
         (["chunk", "binary.bin"], 1, "unsupported file type"),
         (["chunk", "latin1.txt"], 1, "not valid UTF-8"),
-        (["serve", "--port", "8000"], 2, "'serve' is not available in this version"),
+        (["serve", "--host", "no-such-host.invalid"], 1, "cannot listen on no-such-host.invalid"),
     ],
 )
 def test_console_script_errors_are_one_line_without_traceback(

@@ -12,12 +12,11 @@ import sys
 from collections.abc import Sequence
 
 from chunkyard import __version__
-from chunkyard.cli import chunk_cmd, db_cmd, info_cmd, users_cmd
+from chunkyard.cli import chunk_cmd, db_cmd, info_cmd, serve_cmd, users_cmd
 from chunkyard.cli.common import PROG, UsageError, error, report
 
 # Commands of the specification that later versions implement; listed so `--help` shows them.
 UNAVAILABLE: dict[str, str] = {
-    "serve": "run the HTTP API, WebSocket and web UI",
     "worker": "run a Celery worker",
 }
 
@@ -38,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     info_cmd.add_parsers(subparsers, [common])
     db_cmd.add_parsers(subparsers, [common])
     users_cmd.add_parsers(subparsers, [common])
+    serve_cmd.add_parser(subparsers, [common])
     for name, what in UNAVAILABLE.items():
         p = subparsers.add_parser(
             name, parents=[common], help=f"{what} (not available in this version)",
@@ -57,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             error(f"'{args.unavailable}' is not available in this version")
             return 2
         if args.command is None:
-            parser.error("a command is required (chunk, strategies, recommend, compare)")
+            parser.error("a command is required (see --help)")
         if args.command == "chunk":
             # Files given after an option (`chunk a.txt --jobs 2 b.txt`) are still files.
             args.files += [e for e in extra if not e.startswith("-")]

@@ -1,0 +1,259 @@
+"""`chunkyard serve`: the real server in a subprocess, its first admin, and its one-line errors."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+import dbsupport
+from chunkyard.auth.bootstrap import FIRST_USERNAME, ensure_first_user
+from chunkyard.auth.service import cli_create_user
+from chunkyard.cli.main import UNAVAILABLE, main
+from chunkyard.settings import Settings
+from chunkyard.storage import migrate
+
+BIN = Path(sys.executable).parent / "chunkyard"
+EXE = str(BIN) if BIN.exists() else (shutil.which("chunkyard") or "chunkyard")
+SECRET = "chunkyard-serve-test-secret-" + "y" * 32
+FIRST_USER_RE = re.compile(r"created the first user: admin / (\S+)")
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 20.0
+
+
+def free_port() -> int:
+    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def serve_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment without any CHUNKYARD_* of the caller's, plus `data_dir` and `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHUNKYARD_")}
+    env["CHUNKYARD_DATA_DIR"] = str(data_dir)
+    env.update(extra)
+    return env
+
+
+def run_serve(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`chunkyard serve` expected to fail before it serves; run from tmp_path (no stray .env)."""
+    return subprocess.run(
+        [EXE, "serve", *args], capture_output=True, text=True, cwd=tmp_path,
+        env=serve_env(tmp_path / "data", **env), timeout=120,
+    )
+
+
+class Server:
+    """A running `chunkyard serve`; its stderr (logs and the first password) goes to a file."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
+        self.proc = proc
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = log
+
+    def stderr(self) -> str:
+        return self.log.read_text(encoding="utf-8")
+
+    def wait_healthy(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"serve exited with {self.proc.returncode}:\n{self.stderr()}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        pytest.fail(f"serve did not answer /healthz in {START_TIMEOUT:.0f}s:\n{self.stderr()}")
+
+    def stop(self) -> int:
+        """SIGTERM, as a service manager stops it; the exit code."""
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=STOP_TIMEOUT)
+
+
+@contextmanager
+def serving(tmp_path: Path, data_dir: Path, name: str, **env: str) -> Iterator[Server]:
+    port = free_port()
+    log = tmp_path / f"{name}.stderr"
+    with log.open("wb") as err, (tmp_path / f"{name}.stdout").open("wb") as out:
+        proc = subprocess.Popen(
+            [EXE, "serve", "--port", str(port)], stdout=out, stderr=err, cwd=tmp_path,
+            env=serve_env(data_dir, CHUNKYARD_SECRET_KEY=SECRET, **env),
+        )
+    server = Server(proc, port, log)
+    try:
+        server.wait_healthy()
+        yield server
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=STOP_TIMEOUT)
+
+
+def login(server: Server, password: str) -> httpx.Response:
+    return httpx.post(f"{server.url}/api/v1/auth/login",
+                      json={"username": "admin", "password": password}, timeout=10)
+
+
+def assert_admin(server: Server, password: str) -> None:
+    response = login(server, password)
+    assert response.status_code == 200, response.text
+    token = response.json()["access_token"]
+    me = httpx.get(f"{server.url}/api/v1/auth/me",
+                   headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert me.status_code == 200, me.text
+    assert (me.json()["username"], me.json()["is_admin"]) == ("admin", True)
+
+
+# --------------------------------------------------------------------------- the server
+
+
+def test_first_start_creates_admin_and_shows_the_password_once(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    with serving(tmp_path, data_dir, "first") as server:
+        passwords = FIRST_USER_RE.findall(server.stderr())
+        assert len(passwords) == 1, server.stderr()
+        assert_admin(server, passwords[0])
+        assert login(server, passwords[0] + "x").status_code == 401
+        assert f"Chunkyard running on {server.url}" in server.stderr()
+        assert server.stop() == 0
+        first_log = server.stderr()
+    assert "Traceback" not in first_log
+    assert (data_dir / "chunkyard.db").is_file()
+
+    with serving(tmp_path, data_dir, "second") as server:
+        assert_admin(server, passwords[0])
+        assert server.stop() == 0
+        second_log = server.stderr()
+    assert "first user" not in second_log
+    assert passwords[0] not in second_log
+    assert "Traceback" not in second_log
+
+
+def test_postgresql_with_no_users_gets_the_first_admin_too(
+    tmp_path: Path, pg_settings: Settings
+) -> None:
+    assert pg_settings.database_url
+    migrate.run_upgrade(pg_settings)
+    url = pg_settings.database_url
+    with serving(tmp_path, tmp_path / "data", "pg", CHUNKYARD_DATABASE_URL=url) as server:
+        passwords = FIRST_USER_RE.findall(server.stderr())
+        assert len(passwords) == 1, server.stderr()
+        assert_admin(server, passwords[0])
+        assert server.stop() == 0
+
+
+# --------------------------------------------------------------------------- one-line errors
+
+
+def test_production_with_the_default_secret_is_refused_in_one_line(tmp_path: Path) -> None:
+    done = run_serve(tmp_path, "--port", str(free_port()), CHUNKYARD_ENVIRONMENT="production")
+    assert done.returncode == 1
+    assert done.stderr == (
+        "chunkyard: error: invalid settings: CHUNKYARD_SECRET_KEY must be set in production\n"
+    )
+    assert not (tmp_path / "data").exists()  # refused before touching anything
+
+
+def test_an_invalid_setting_names_its_variable(tmp_path: Path) -> None:
+    done = run_serve(tmp_path, CHUNKYARD_ENVIRONMENT="staging", CHUNKYARD_SECRET_KEY=SECRET)
+    assert done.returncode == 1
+    assert done.stderr.startswith("chunkyard: error: invalid settings: CHUNKYARD_ENVIRONMENT: ")
+    assert done.stderr.count("\n") == 1
+
+
+def test_a_port_in_use_is_one_line_and_creates_nothing(tmp_path: Path) -> None:
+    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run_serve(tmp_path, "--port", str(port), CHUNKYARD_SECRET_KEY=SECRET)
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"chunkyard: error: cannot listen on 127.0.0.1:{port}: ")
+    assert done.stderr.count("\n") == 1
+    assert not (tmp_path / "data").exists()  # no database, so no password shown and lost
+
+
+def test_an_unknown_host_is_one_line(tmp_path: Path) -> None:
+    done = run_serve(tmp_path, "--host", "no-such-host.invalid", CHUNKYARD_SECRET_KEY=SECRET)
+    assert done.returncode == 1
+    assert done.stderr.startswith("chunkyard: error: cannot listen on no-such-host.invalid:8000")
+    assert done.stderr.count("\n") == 1
+
+
+def test_an_unmigrated_postgresql_database_asks_for_db_upgrade(
+    tmp_path: Path, pg_settings: Settings
+) -> None:
+    assert pg_settings.database_url
+    done = run_serve(tmp_path, "--port", str(free_port()), CHUNKYARD_SECRET_KEY=SECRET,
+                     CHUNKYARD_DATABASE_URL=pg_settings.database_url)
+    assert done.returncode == 1
+    assert done.stderr.startswith("chunkyard: error: the database has no schema yet")
+    assert done.stderr.endswith("run `chunkyard db upgrade` first\n")
+    assert done.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("port", ["65536", "-1", "http"])
+def test_a_bad_port_is_a_usage_error(port: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--port", port]) == 2
+    assert "argument --port" in capsys.readouterr().err
+
+
+def test_serve_is_available() -> None:
+    assert "serve" not in UNAVAILABLE
+
+
+# --------------------------------------------------------------------------- the first user
+
+
+@pytest.fixture(scope="module")
+def serve_databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dbsupport.Databases]:
+    dbs = dbsupport.Databases(tmp_path_factory.mktemp("serve"), label="serve",
+                              secret_key=SecretStr(SECRET))
+    yield dbs
+    dbs.drop_all()
+
+
+@pytest.fixture
+def pg_settings(serve_databases: dbsupport.Databases) -> Settings:
+    """A fresh, empty (not migrated) PostgreSQL database."""
+    return serve_databases.fresh("postgresql")
+
+
+@pytest.fixture(params=dbsupport.BACKENDS)
+def migrated(request: pytest.FixtureRequest, serve_databases: dbsupport.Databases) -> Settings:
+    settings = serve_databases.fresh(str(request.param))
+    migrate.run_upgrade(settings)
+    return settings
+
+
+def test_two_processes_starting_at_once_make_one_admin(migrated: Settings) -> None:
+    async def race() -> list[str | None]:
+        return list(await asyncio.gather(*(ensure_first_user(migrated) for _ in range(3))))
+
+    made = [p for p in asyncio.run(race()) if p is not None]
+    assert len(made) == 1
+    assert asyncio.run(ensure_first_user(migrated)) is None
+
+
+def test_no_admin_when_a_user_exists(migrated: Settings) -> None:
+    cli_create_user(migrated, "alice", "correct horse battery", admin=False)
+    assert asyncio.run(ensure_first_user(migrated)) is None
+    # No admin was made: the name is still free.
+    cli_create_user(migrated, FIRST_USERNAME, "correct horse battery", admin=True)
