@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -44,3 +45,19 @@ def test_accounts_made_on_the_command_line_sign_in(tmp_path: Path) -> None:
         assert login.status_code == 200
         wrong = client.get("/api/v1/auth/me", headers={"Authorization": "Bearer cky_nope_x"})
         assert wrong.status_code == 401
+
+
+def test_concurrent_users_create_on_sqlite_all_succeed(tmp_path: Path) -> None:
+    """Each command reads then writes; on SQLite it takes the write lock before reading."""
+    chunkyard(tmp_path, "db", "upgrade")
+    with ThreadPoolExecutor(4) as pool:
+        runs = list(pool.map(
+            lambda n: chunkyard(tmp_path, "users", "create", f"user{n}", "--password-stdin",
+                                stdin="correct horse battery\n"),
+            range(4),
+        ))
+        assert [r.returncode for r in runs] == [0, 0, 0, 0], [r.stderr for r in runs]
+        keys = list(pool.map(
+            lambda n: chunkyard(tmp_path, "api-keys", "create", f"user{n}"), range(4)
+        ))
+    assert [r.returncode for r in keys] == [0, 0, 0, 0], [r.stderr for r in keys]

@@ -21,6 +21,7 @@ from chunkyard.api.database import prepare_database
 from chunkyard.api.errors import Conflict, Invalid, NotFound
 from chunkyard.auth import api_keys, passwords, tokens
 from chunkyard.settings import Settings
+from chunkyard.storage.dialect import dialect_for
 from chunkyard.storage.engine import create_engine, create_session_factory
 from chunkyard.storage.models import ApiKey, User, utcnow
 
@@ -157,8 +158,12 @@ async def _create_user_async(settings: Settings, username: str, password: str, a
     await prepare_database(settings)
     engine = create_engine(settings)
     try:
-        async with create_session_factory(engine)() as session, session.begin():
+        async with create_session_factory(engine)() as session:
+            # Reads then writes: on SQLite take the write lock first, or a concurrent writer
+            # turns this into "database is locked".
+            await dialect_for(session).begin_write(session)
             await create_user(session, username, password, admin)
+            await session.commit()
     finally:
         await engine.dispose()
 
@@ -167,8 +172,11 @@ async def _create_api_key_async(settings: Settings, username: str) -> str:
     await prepare_database(settings)
     engine = create_engine(settings)
     try:
-        async with create_session_factory(engine)() as session, session.begin():
-            return await create_api_key(session, username)
+        async with create_session_factory(engine)() as session:
+            await dialect_for(session).begin_write(session)
+            key = await create_api_key(session, username)
+            await session.commit()
+            return key
     finally:
         await engine.dispose()
 
