@@ -113,7 +113,11 @@ def test_login_failure_is_the_same_for_an_unknown_user_and_a_wrong_password(api:
     )
 
 
-@pytest.mark.parametrize("body", [{}, {"username": "x"}, {"username": "", "password": "y"}])
+@pytest.mark.parametrize("body", [
+    {}, {"username": "x"}, {"username": "", "password": "y"},
+    # PostgreSQL text cannot hold NUL: found by schemathesis as a 500.
+    {"username": "a\u0000", "password": "x"}, {"username": "a\nb", "password": "x"},
+])
 def test_login_with_a_malformed_body_is_a_validation_error(api: Api, body: dict[str, str]) -> None:
     assert_error(api.client.post(f"{API}/auth/login", json=body), 422, "validation_error")
 
