@@ -1,9 +1,11 @@
-"""Real test databases for every suite: fresh PostgreSQL databases or SQLite files.
+"""Real test databases for every suite: fresh PostgreSQL databases or SQLite files, and Redis.
 
 PostgreSQL comes from CHUNKYARD_TEST_DATABASE_URL (default: the local server's `test`
 database); every database is created fresh next to it and dropped at the end of the session.
-If the server cannot be reached, PostgreSQL tests fail when CI=true and are skipped (with the
-reason) otherwise.
+Redis comes from CHUNKYARD_TEST_REDIS_URL (default: the local server's database 0); tests
+keep apart from each other (and from concurrent test runs) by a queue name of their own.
+If a server cannot be reached, its tests fail when CI=true and are skipped (with the reason)
+otherwise.
 """
 
 from __future__ import annotations
@@ -22,11 +24,39 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from chunkyard.settings import Settings
 
 DEFAULT_TEST_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/0"
 BACKENDS = ["postgresql", "sqlite"]
 
 
 def _in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def redis_url() -> str:
+    return os.environ.get("CHUNKYARD_TEST_REDIS_URL", DEFAULT_TEST_REDIS_URL)
+
+
+_redis_error: list[str | None] = []
+
+
+def require_redis() -> str:
+    """The test Redis URL; fails (CI=true) or skips the test when Redis cannot be reached."""
+    if not _redis_error:
+        import redis
+
+        client = redis.Redis.from_url(redis_url(), socket_connect_timeout=5, socket_timeout=5)
+        try:
+            client.ping()
+            _redis_error.append(None)
+        except Exception as exc:  # any failure to connect
+            _redis_error.append(f"Redis at {redis_url()} unreachable: {exc!r}")
+        finally:
+            client.close()
+    if _redis_error[0]:
+        if _in_ci():
+            pytest.fail(f"{_redis_error[0]} (CI=true: Redis is required)")
+        pytest.skip(f"{_redis_error[0]} (set CI=true to make this a failure)")
+    return redis_url()
 
 
 class Databases:

@@ -16,6 +16,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEVELOPMENT_SECRET_KEY = "chunkyard-development-secret-change-me"
 
 SQLITE_FILENAME = "chunkyard.db"
+# A production secret shorter than this is guessable (HS256 wants at least 256 bits).
+MIN_SECRET_KEY_CHARS = 32
 
 
 def default_data_dir() -> Path:
@@ -27,7 +29,9 @@ class Settings(BaseSettings):
     """Everything the service reads from its environment.
 
     `database_url` unset means the embedded default: a SQLite file in `data_dir`.
-    `redis_url` unset means in-process cache, progress and job runner.
+    `redis_url` unset means in-process cache, progress and job runner; set, it is also the
+    Celery broker unless `broker_url` names another (e.g. RabbitMQ), and jobs run in
+    `chunkyard worker` processes.
     """
 
     model_config = SettingsConfigDict(
@@ -44,11 +48,55 @@ class Settings(BaseSettings):
     # Echo SQL statements (debugging only).
     database_echo: bool = False
 
+    # -- chunking jobs (see worker/jobs.py and worker/celery_app.py) ------------------------
+    # The Celery broker when it is not `redis_url` (e.g. amqp://guest@localhost//).
+    broker_url: str | None = None
+    # The Celery queue jobs are sent to and workers consume. On Redis it also prefixes every
+    # broker key (`<queue>:broker:`), so deployments (or test runs) that share a Redis never
+    # see each other's messages.
+    queue: str = Field(default="chunkyard", min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")
+    # Seconds a job may run: past the soft limit its operation is failed with a message
+    # saying so; at the hard limit the worker process running it is killed.
+    job_soft_time_limit: float = Field(default=3600.0, gt=0)
+    job_time_limit: float = Field(default=3900.0, gt=0)
+    # Redis broker: seconds before a delivered but unacknowledged message (its worker died)
+    # is delivered again. Longer than `job_time_limit`, or a live job's message is delivered
+    # a second time (the lease turns the duplicate away, at the cost of a retry loop).
+    broker_visibility_timeout: float = Field(default=4200.0, gt=0)
+    # Seconds a job's claim on its operation lasts without renewal (renewed every third of
+    # it while the job runs); after that another delivery may take the operation over.
+    job_lease_seconds: float = Field(default=60.0, gt=0)
+    # Retries of a job that met a transient error (database or Redis unreachable), with
+    # exponential backoff; after the last one its operation is failed.
+    job_max_retries: int = Field(default=10, ge=0)
+    # Jobs of one operation that may vanish (their worker killed at the hard time limit, or
+    # out of memory) before it is failed, so such a job is not delivered for ever.
+    job_max_attempts: int = Field(default=5, ge=1)
+
     @model_validator(mode="after")
     def _check_secret(self) -> Settings:
-        if self.environment == "production" and self.uses_default_secret:
-            raise ValueError("CHUNKYARD_SECRET_KEY must be set in production")
+        if self.environment == "production":
+            if self.uses_default_secret:
+                raise ValueError("CHUNKYARD_SECRET_KEY must be set in production")
+            if len(self.secret_key.get_secret_value()) < MIN_SECRET_KEY_CHARS:
+                raise ValueError(
+                    f"CHUNKYARD_SECRET_KEY must be at least {MIN_SECRET_KEY_CHARS} characters "
+                    "in production (e.g. the output of `openssl rand -hex 32`)"
+                )
         return self
+
+    @model_validator(mode="after")
+    def _check_time_limits(self) -> Settings:
+        if self.job_soft_time_limit >= self.job_time_limit:
+            raise ValueError(
+                "CHUNKYARD_JOB_SOFT_TIME_LIMIT must be below CHUNKYARD_JOB_TIME_LIMIT"
+            )
+        return self
+
+    @property
+    def celery_broker_url(self) -> str | None:
+        """The Celery broker (`broker_url`, else `redis_url`); None: jobs run in-process."""
+        return self.broker_url or self.redis_url or None
 
     @property
     def resolved_database_url(self) -> str:

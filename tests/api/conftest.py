@@ -1,10 +1,14 @@
 """API test fixtures: one running app per backend (PostgreSQL and SQLite) for the session.
 
 Databases are made the way the storage tests make them (a fresh PostgreSQL database next to
-CHUNKYARD_TEST_DATABASE_URL, or a SQLite file), migrated to head. If PostgreSQL cannot be
-reached, its tests fail when CI=true and are skipped (with the reason) otherwise. Tests talk
-to the app through FastAPI's TestClient (a real ASGI round trip, lifespan included); each
-test gets the client with an empty cookie jar and makes its own users.
+CHUNKYARD_TEST_DATABASE_URL, or a SQLite file), migrated to head. The two backends are the
+two ways the service runs: SQLite embedded (in-process jobs and progress), and PostgreSQL
+with Redis, where jobs go through a queue of this session's own to a real `chunkyard worker`
+process started for the session, and progress comes back over Redis pub/sub. If PostgreSQL
+or Redis cannot be reached, their tests fail when CI=true and are skipped (with the reason)
+otherwise. Tests talk to the app through FastAPI's TestClient (a real ASGI round trip,
+lifespan included); each test gets the client with an empty cookie jar and makes its own
+users.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 import dbsupport
+import workersupport
 from chunkyard.api.app import create_app
 from chunkyard.settings import Settings
 from chunkyard.storage import migrate
@@ -46,9 +51,21 @@ class Services:
         if backend not in self.apis:
             settings = self.databases.fresh(backend)
             migrate.run_upgrade(settings)
+            if backend == "postgresql":
+                settings = self._start_worker(settings)
             client = self.stack.enter_context(TestClient(create_app(settings)))
             self.apis[backend] = Api(backend, settings, client)
         return self.apis[backend]
+
+    def _start_worker(self, settings: Settings) -> Settings:
+        """Celery settings for `settings`, with a worker consuming their queue until the
+        end of the session (then its keys are removed from Redis)."""
+        settings = workersupport.celery_settings(settings)
+        worker = workersupport.Worker(settings, self.databases.tmp / "workers")
+        self.stack.callback(workersupport.remove_queue_keys, settings)
+        self.stack.callback(worker.stop)
+        worker.start()
+        return settings
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,8 @@ def test_healthz_and_readyz(api: Api) -> None:
     assert api.client.get("/healthz").json() == {"status": "ok"}
     ready = api.client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ok", "checks": {"database": "ok"}}
+    checks = {"database": "ok"} | ({"redis": "ok"} if api.settings.redis_url else {})
+    assert ready.json() == {"status": "ok", "checks": checks}
 
 
 def test_openapi_and_docs_are_served(api: Api) -> None:

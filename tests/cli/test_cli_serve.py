@@ -22,7 +22,7 @@ from pydantic import SecretStr
 import dbsupport
 from chunkyard.auth.bootstrap import FIRST_USERNAME, ensure_first_user
 from chunkyard.auth.service import cli_create_user
-from chunkyard.cli.main import UNAVAILABLE, main
+from chunkyard.cli.main import main
 from chunkyard.settings import Settings
 from chunkyard.storage import migrate
 
@@ -213,10 +213,6 @@ def test_an_unmigrated_postgresql_database_asks_for_db_upgrade(
 def test_a_bad_port_is_a_usage_error(port: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--port", port]) == 2
     assert "argument --port" in capsys.readouterr().err
-
-
-def test_serve_is_available() -> None:
-    assert "serve" not in UNAVAILABLE
 
 
 # --------------------------------------------------------------------------- the first user

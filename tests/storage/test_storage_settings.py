@@ -63,7 +63,12 @@ def test_production_refuses_the_development_secret(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("CHUNKYARD_ENVIRONMENT", "production")
     with pytest.raises(ValidationError, match="CHUNKYARD_SECRET_KEY"):
         Settings()
-    monkeypatch.setenv("CHUNKYARD_SECRET_KEY", "a-real-secret")
+    # Set but empty or short is no better: anyone could guess it and forge session tokens.
+    for weak in ("", "short-secret"):
+        monkeypatch.setenv("CHUNKYARD_SECRET_KEY", weak)
+        with pytest.raises(ValidationError, match="at least 32 characters"):
+            Settings()
+    monkeypatch.setenv("CHUNKYARD_SECRET_KEY", "a-real-secret-" + "k" * 24)
     assert Settings().environment == "production"
 
 

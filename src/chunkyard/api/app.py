@@ -30,7 +30,7 @@ from chunkyard.operations.router import router as operations_router
 from chunkyard.operations.websocket import router as operations_ws_router
 from chunkyard.settings import Settings, get_settings
 from chunkyard.storage.engine import create_engine, create_session_factory
-from chunkyard.worker.runner import OperationRunner
+from chunkyard.worker.runner import start_runner
 
 logger = logging.getLogger("chunkyard.api")
 
@@ -65,7 +65,7 @@ def create_app(settings: Settings | None = None, *, auto_migrate: bool | None = 
         app.state.chunking_limiter = anyio.CapacityLimiter(CHUNKING_THREADS)
         bus: ProgressBus = RedisProgressBus(redis) if redis is not None else LocalProgressBus()
         app.state.progress_bus = bus
-        runner = OperationRunner(
+        runner = await start_runner(
             settings, app.state.session_factory, app.state.chunking_limiter, bus=bus
         )
         app.state.operation_runner = runner

@@ -12,13 +12,8 @@ import sys
 from collections.abc import Sequence
 
 from chunkyard import __version__
-from chunkyard.cli import chunk_cmd, db_cmd, info_cmd, serve_cmd, users_cmd
+from chunkyard.cli import chunk_cmd, db_cmd, info_cmd, serve_cmd, users_cmd, worker_cmd
 from chunkyard.cli.common import PROG, UsageError, error, report
-
-# Commands of the specification that later versions implement; listed so `--help` shows them.
-UNAVAILABLE: dict[str, str] = {
-    "worker": "run a Celery worker",
-}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,12 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     db_cmd.add_parsers(subparsers, [common])
     users_cmd.add_parsers(subparsers, [common])
     serve_cmd.add_parser(subparsers, [common])
-    for name, what in UNAVAILABLE.items():
-        p = subparsers.add_parser(
-            name, parents=[common], help=f"{what} (not available in this version)",
-            description=f"{what[:1].upper()}{what[1:]}: not available in this version.",
-        )
-        p.set_defaults(unavailable=name)
+    worker_cmd.add_parser(subparsers, [common])
     return parser
 
 
@@ -53,9 +43,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     try:
         args, extra = parser.parse_known_args(args_list)
-        if getattr(args, "unavailable", None):
-            error(f"'{args.unavailable}' is not available in this version")
-            return 2
         if args.command is None:
             parser.error("a command is required (see --help)")
         if args.command == "chunk":

@@ -12,7 +12,7 @@ from chunkyard.api.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from chunkyard.operations import service
 from chunkyard.operations.events import ProgressBus, event_for
 from chunkyard.operations.schemas import OperationCreate, OperationOut, OperationPage
-from chunkyard.worker.runner import OperationRunner
+from chunkyard.worker.runner import JobRunner
 
 router = APIRouter(tags=["operations"], responses=ERROR_RESPONSES)
 
@@ -21,8 +21,8 @@ _CONFLICT: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _runner(request: Request) -> OperationRunner:
-    runner: OperationRunner = request.app.state.operation_runner
+def _runner(request: Request) -> JobRunner:
+    runner: JobRunner = request.app.state.operation_runner
     return runner
 
 

@@ -208,6 +208,10 @@ class Document(Base):
         default=utcnow, onupdate=utcnow, server_default=func.now()
     )
     chunked_at: Mapped[datetime | None]
+    # The operation that stored the current chunks: a job that takes over an interrupted
+    # operation counts the documents it had already chunked (no foreign key: the id is a
+    # record, and an operation goes away only with its collection's documents).
+    chunked_by_operation_id: Mapped[uuid.UUID | None]
 
     collection: Mapped[Collection] = relationship(back_populates="documents", lazy="raise")
 
@@ -309,5 +313,12 @@ class Operation(Base):
     created_at: Mapped[datetime] = _created_at()
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    # The lease of the job running it (see worker/jobs.py): who holds it and until when; a
+    # running operation whose lease has expired lost its job and may be taken over.
+    lease_owner: Mapped[str | None] = mapped_column(String(255))
+    lease_expires_at: Mapped[datetime | None]
+    # Jobs that started it and did not hand it back (a job that meets a transient error, or
+    # is stopped, gives its attempt back): more than `job_max_attempts` fails it.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
     collection: Mapped[Collection] = relationship(back_populates="operations", lazy="raise")

@@ -1,12 +1,23 @@
-"""The in-process runner (no Redis): operations run as asyncio tasks owned by the app.
+"""Job runners: where an operation's job runs once the request that created it has committed.
 
-`start(operation_id)` is called after the creating request has committed. Chunking itself runs
-in worker threads (`run_operation`), so the event loop stays free. On app shutdown the runner
-cancels its tasks, waits for them (a thread that is chunking a document finishes that
-document first, and its chunks are not stored), and marks their operations FAILED with a
-message saying the service stopped: nothing would ever resume a pending operation of a stopped
-process, and a forever-pending operation would block new ones on its collection (409).
-Operations left pending or running by a crash can be cleared with `POST .../cancel`.
+`start_runner` picks one from the settings; both have `start(operation_id)` and `shutdown()`:
+
+- `CeleryRunner`, when a broker is configured (`CHUNKYARD_REDIS_URL`, or
+  `CHUNKYARD_BROKER_URL`): `start` sends the Celery task (see `tasks.py`) to the queue that
+  `chunkyard worker` processes consume. If the broker cannot be reached, the operation fails
+  with a message saying so rather than staying pending (and blocking its collection) for ever.
+- `OperationRunner` otherwise: the job runs as an asyncio task on the app's event loop, its
+  chunking in worker threads (`run_operation`), so the event loop stays free.
+
+Resuming (the job's lease, see `jobs.py`, makes it safe: an operation another live job holds
+is never run twice). On start the in-process runner resumes every operation left pending or
+running by a process that stopped or crashed; one whose lease has not expired yet is tried
+again when it would (its holder may be alive, e.g. another process on the same database).
+On shutdown it cancels its jobs: a thread that is chunking a document finishes that document
+first, its chunks are not stored, and each job releases its lease, so the next start resumes
+them at once. The Celery runner re-sends, on start, the running operations whose lease has
+expired (their worker died and their message may be gone, e.g. from a Redis that keeps
+nothing on disk); pending ones are still in the queue, and live ones are being run.
 """
 
 from __future__ import annotations
@@ -14,19 +25,75 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from typing import Any, Protocol
 
 import anyio
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select
 
-from chunkyard.operations.events import ProgressBus, event_for
+from chunkyard.operations.events import ProgressBus
 from chunkyard.settings import Settings
-from chunkyard.storage.dialect import dialect_for
-from chunkyard.storage.models import Operation, OperationStatus, utcnow
-from chunkyard.worker.jobs import SessionFactory, run_operation
+from chunkyard.storage.models import Operation, OperationStatus
+from chunkyard.worker.jobs import (
+    OperationBusy,
+    SessionFactory,
+    db_now,
+    fail_operation,
+    lease_is_free,
+    run_operation,
+)
 
 logger = logging.getLogger("chunkyard.worker")
 
-STOPPED_MESSAGE = "the service stopped while this operation was pending or running"
+
+class JobRunner(Protocol):
+    async def start(self, operation_id: uuid.UUID) -> None:
+        """Run (or send) the operation's job; its row must be committed already."""
+
+    async def resume(self) -> None:
+        """Pick up operations that a stopped or crashed process left behind."""
+
+    async def shutdown(self) -> None: ...
+
+
+async def start_runner(
+    settings: Settings,
+    session_factory: SessionFactory,
+    limiter: anyio.CapacityLimiter | None = None,
+    bus: ProgressBus | None = None,
+) -> JobRunner:
+    """The runner the settings ask for; it resumes what was left behind in the background
+    (the app starts, and answers /readyz, even while its database is down)."""
+    runner: OperationRunner | CeleryRunner
+    if settings.celery_broker_url:
+        runner = CeleryRunner(settings, session_factory, bus)
+    else:
+        runner = OperationRunner(settings, session_factory, limiter, bus=bus)
+    runner.resuming = asyncio.create_task(_resume(runner), name="resume-operations")
+    return runner
+
+
+async def _resume(runner: JobRunner) -> None:
+    try:
+        await runner.resume()
+    except Exception:
+        logger.warning("could not look for unfinished operations", exc_info=True)
+
+
+async def unfinished_operations(
+    session_factory: SessionFactory, *, only_expired: bool
+) -> list[uuid.UUID]:
+    """Running operations (only those with a free lease, if `only_expired`), and pending ones
+    unless `only_expired`; oldest first."""
+    async with session_factory() as session:
+        now = await db_now(session)
+        running = Operation.status == OperationStatus.RUNNING
+        wanted = (
+            and_(running, lease_is_free(now))
+            if only_expired
+            else or_(running, Operation.status == OperationStatus.PENDING)
+        )
+        found = await session.scalars(select(Operation.id).where(wanted).order_by(Operation.id))
+        return list(found.all())
 
 
 class OperationRunner:
@@ -44,6 +111,7 @@ class OperationRunner:
         self.limiter = limiter
         self.bus = bus
         self.tasks: dict[uuid.UUID, asyncio.Task[str]] = {}
+        self.resuming: asyncio.Task[None] | None = None
         self.closed = False
 
     async def start(self, operation_id: uuid.UUID) -> None:
@@ -51,15 +119,27 @@ class OperationRunner:
         that it is called on the event loop that owns the tasks (e.g. as a background task)."""
         if self.closed or operation_id in self.tasks:
             return
-        task = asyncio.create_task(
-            run_operation(
-                self.settings, operation_id,
-                session_factory=self.session_factory, limiter=self.limiter, bus=self.bus,
-            ),
-            name=f"operation-{operation_id}",
-        )
+        task = asyncio.create_task(self._run(operation_id), name=f"operation-{operation_id}")
         self.tasks[operation_id] = task
         task.add_done_callback(lambda done: self._forget(operation_id, done))
+
+    async def resume(self) -> None:
+        stale = await unfinished_operations(self.session_factory, only_expired=False)
+        if stale:
+            logger.info("resuming %d unfinished operations", len(stale))
+        for operation_id in stale:
+            await self.start(operation_id)
+
+    async def _run(self, operation_id: uuid.UUID) -> str:
+        while True:
+            try:
+                return await run_operation(
+                    self.settings, operation_id,
+                    session_factory=self.session_factory, limiter=self.limiter, bus=self.bus,
+                )
+            except OperationBusy as busy:
+                logger.info("%s; trying again in %.1f s", busy, busy.retry_after)
+                await asyncio.sleep(busy.retry_after)
 
     def _forget(self, operation_id: uuid.UUID, task: asyncio.Task[str]) -> None:
         self.tasks.pop(operation_id, None)
@@ -72,29 +152,72 @@ class OperationRunner:
             await asyncio.gather(*self.tasks.values(), return_exceptions=True)
 
     async def shutdown(self) -> None:
-        """Cancel the running jobs and mark their operations failed."""
+        """Cancel the running jobs; they release their leases for the next start."""
         self.closed = True
-        tasks = dict(self.tasks)
-        for task in tasks.values():
+        await _stop(self.resuming)
+        tasks = list(self.tasks.values())
+        for task in tasks:
             task.cancel()
         if tasks:
-            await asyncio.gather(*tasks.values(), return_exceptions=True)
-            async with self.session_factory() as session:
-                await dialect_for(session).begin_write(session)
-                await session.execute(
-                    update(Operation)
-                    .where(
-                        Operation.id.in_(list(tasks)),
-                        Operation.status.in_((OperationStatus.PENDING, OperationStatus.RUNNING)),
-                    )
-                    .values(status=OperationStatus.FAILED, error=STOPPED_MESSAGE,
-                            finished_at=utcnow())
-                    .execution_options(synchronize_session=False)
-                )
-                await session.commit()
-                if self.bus is not None:
-                    stopped = await session.scalars(
-                        select(Operation).where(Operation.id.in_(list(tasks)))
-                    )
-                    for operation in stopped.all():
-                        await self.bus.publish(operation.id, event_for(operation))
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class CeleryRunner:
+    """Sends operations to Celery workers (`chunkyard worker`) through the broker."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        session_factory: SessionFactory,
+        bus: ProgressBus | None = None,
+        app: Any = None,
+    ) -> None:
+        from chunkyard.worker.celery_app import create_celery_app
+
+        self.settings = settings
+        self.session_factory = session_factory
+        self.bus = bus
+        self.app = app if app is not None else create_celery_app(settings)
+        self.resuming: asyncio.Task[None] | None = None
+
+    async def start(self, operation_id: uuid.UUID) -> None:
+        try:
+            await self._send(operation_id)
+        except Exception as exc:
+            logger.exception("operation %s: could not queue its job", operation_id)
+            await fail_operation(
+                self.settings, operation_id,
+                f"the job could not be queued (broker unreachable: {type(exc).__name__}: {exc})",
+                session_factory=self.session_factory, bus=self.bus,
+            )
+
+    async def resume(self) -> None:
+        stale = await unfinished_operations(self.session_factory, only_expired=True)
+        if stale:
+            logger.info("re-sending %d operations whose worker was lost", len(stale))
+        for operation_id in stale:
+            try:
+                await self._send(operation_id)
+            except Exception:  # the broker is down: its workers will not run anything either
+                logger.warning("could not re-send operation %s", operation_id, exc_info=True)
+                return
+
+    async def _send(self, operation_id: uuid.UUID) -> None:
+        from chunkyard.worker.tasks import TASK_NAME
+
+        # Publishing is blocking network I/O (kombu): off the event loop.
+        await anyio.to_thread.run_sync(
+            lambda: self.app.send_task(
+                TASK_NAME, args=[str(operation_id)], queue=self.settings.queue
+            )
+        )
+
+    async def shutdown(self) -> None:
+        await _stop(self.resuming)
+        await anyio.to_thread.run_sync(self.app.close)
+
+
+async def _stop(task: asyncio.Task[None] | None) -> None:
+    if task is not None and not task.done():
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

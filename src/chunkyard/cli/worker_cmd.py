@@ -1,0 +1,88 @@
+"""`chunkyard worker`: run a Celery worker that executes chunking jobs from the configured queue.
+
+The broker is `CHUNKYARD_BROKER_URL`, else `CHUNKYARD_REDIS_URL`; without either there is
+nothing to consume, which is said in one line (exit code 1). The worker uses the prefork pool
+(one process per job, so chunking uses every CPU), consumes only `CHUNKYARD_QUEUE`, and skips
+Celery's cluster chatter (gossip, mingle, heartbeats), which chunking jobs do not use.
+SIGTERM or Ctrl-C stops it after the running jobs finish; a second one stops it at once (its
+jobs are delivered again, and taken over, see `chunkyard.worker.jobs`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+from typing import TYPE_CHECKING, Any
+
+from chunkyard.cli.common import error
+from chunkyard.core.types import ChunkingError
+
+if TYPE_CHECKING:
+    from chunkyard.settings import Settings
+
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+
+
+def _concurrency(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a number of processes (1 or more)")
+    return value
+
+
+def add_parser(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser(
+        "worker", parents=parents, help="run a Celery worker for chunking jobs",
+        description="Run a Celery worker that chunks the operations the service queues. "
+        "Needs a broker: CHUNKYARD_REDIS_URL (or CHUNKYARD_BROKER_URL), and the same "
+        "CHUNKYARD_DATABASE_URL and CHUNKYARD_DATA_DIR as the service.",
+    )
+    p.add_argument("--concurrency", type=_concurrency, default=None, metavar="N",
+                   help="jobs run at once, one process each (default: the number of CPUs)")
+    p.add_argument("--loglevel", choices=LOG_LEVELS, default="info",
+                   help="the worker's log level (default: info)")
+    p.set_defaults(handler=run_worker)
+
+
+def _settings() -> Settings:
+    """The settings from the environment; invalid ones as one `ChunkingError` line."""
+    from pydantic import ValidationError
+
+    from chunkyard.settings import get_settings
+
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        problems = []
+        for problem in exc.errors():
+            message = str(problem["msg"]).removeprefix("Value error, ")
+            field = ".".join(str(part) for part in problem["loc"])
+            problems.append(f"CHUNKYARD_{field.upper()}: {message}" if field else message)
+        raise ChunkingError("invalid settings: " + "; ".join(problems)) from exc
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    settings = _settings()
+    if not settings.celery_broker_url:
+        error("no broker configured: set CHUNKYARD_REDIS_URL (or CHUNKYARD_BROKER_URL) "
+              "to run workers; without one, `chunkyard serve` runs jobs itself")
+        return 1
+    from chunkyard.worker.celery_app import create_celery_app
+
+    app = create_celery_app(settings)
+    worker = app.Worker(
+        hostname=f"chunkyard-{os.getpid()}@{socket.gethostname()}",
+        queues=[settings.queue],
+        concurrency=args.concurrency or os.cpu_count() or 1,
+        pool="prefork",
+        loglevel=args.loglevel.upper(),
+        without_gossip=True,
+        without_mingle=True,
+        without_heartbeat=True,
+    )
+    worker.start()
+    return int(worker.exitcode or 0)

@@ -1,0 +1,103 @@
+"""Jobs through real Celery workers on the local Redis: chunks equal to the library's, a second
+delivery of a running operation turned away by its lease, the soft time limit, and
+`chunkyard worker` without a broker."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+from operation_helpers import CORRUPT_PDF, start, upload, wait_finished
+from worker_helpers import (
+    assert_one_correct_set_each,
+    celery_service,
+    collection_with_documents,
+    operation_row,
+    wait_for,
+)
+
+import dbsupport
+from chunkyard.worker.celery_app import create_celery_app
+from chunkyard.worker.tasks import TASK_NAME
+from workersupport import chunkyard_command
+
+
+def test_a_job_through_a_worker_stores_what_the_library_makes(
+    databases: dbsupport.Databases,
+) -> None:
+    with celery_service(databases) as service:
+        headers, collection, documents = collection_with_documents(service, 3, paragraphs=40)
+        upload(service.api, headers, collection["id"], [("broken.pdf", CORRUPT_PDF)])
+
+        final = wait_finished(service.api, headers, start(service.api, headers,
+                                                          collection["id"])["id"])
+
+        assert final["documents_failed"] == 1
+        assert_one_correct_set_each(
+            service, documents, final | {"documents_total": 3, "documents_failed": 0}
+        )
+        row = operation_row(service.settings, final["id"])
+        assert row.attempts == 1 and row.lease_expires_at is None
+        assert "succeeded" in service.workers[0].log()
+
+
+def test_a_second_delivery_of_a_running_operation_does_not_run_it_twice(
+    databases: dbsupport.Databases,
+) -> None:
+    # The job (about 3 s) outlives its lease (1 s) several times: only the heartbeat keeps
+    # the second delivery, on the worker's other process, from taking it over.
+    with celery_service(databases, concurrency=2, job_lease_seconds=1.0) as service:
+        headers, collection, documents = collection_with_documents(service, 12)
+        created = start(service.api, headers, collection["id"])
+        wait_for(service, headers, created["id"], done=1)
+
+        celery = create_celery_app(service.settings)
+        try:
+            celery.send_task(TASK_NAME, args=[created["id"]], queue=service.settings.queue)
+        finally:
+            celery.close()
+        final = wait_finished(service.api, headers, created["id"])
+
+        assert_one_correct_set_each(service, documents, final)
+        assert operation_row(service.settings, created["id"]).attempts == 1
+        # The duplicate waited for the lease (and found the operation finished).
+        assert "is being run by" in service.workers[0].log()
+
+
+def test_the_soft_time_limit_fails_the_operation_with_a_message(
+    databases: dbsupport.Databases,
+) -> None:
+    with celery_service(databases, job_soft_time_limit=1.0, job_time_limit=30.0) as service:
+        headers, collection, documents = collection_with_documents(service, 12)
+        created = start(service.api, headers, collection["id"])
+
+        began = time.monotonic()
+        final = wait_finished(service.api, headers, created["id"])
+
+        assert final["status"] == "failed", final
+        assert final["error"] == (
+            "stopped: the job ran past its time limit of 1 s (CHUNKYARD_JOB_SOFT_TIME_LIMIT)")
+        assert final["documents_done"] < 12  # the first may not be done yet (a cold process)
+        assert time.monotonic() - began < 10
+        # The worker goes on: the next operation runs.
+        first = documents[:1]
+        after = wait_finished(service.api, headers, start(
+            service.api, headers, collection["id"], document_ids=[d["id"] for d in first],
+        )["id"])
+        assert after["status"] == "completed", after
+
+
+def test_worker_without_a_broker_is_one_line_and_exit_code_1(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHUNKYARD_")}
+    env["CHUNKYARD_DATA_DIR"] = str(tmp_path)
+    result = subprocess.run(
+        [*chunkyard_command(), "worker"], env=env, cwd=tmp_path,
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("chunkyard: error: no broker configured: set CHUNKYARD_REDIS_URL")
