@@ -16,8 +16,13 @@ python -m pip install -q -e ".[dev,semantic,docs,hf]"
 
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
+# The web UI: npm packages from the lockfile, generated API types and the committed build
+# checked against the source, component tests, Chromium for the browser tests below.
+echo "== web"
+bash scripts/web.sh
+
 echo "== ruff"
-ruff check src tests bench
+ruff check src tests bench scripts
 echo "== mypy"
 mypy
 echo "== pytest"

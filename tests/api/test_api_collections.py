@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
 from api_helpers import API, Api, assert_error, create_collection, in_db, user_headers
-from sqlalchemy import func, select
+from operation_helpers import start, text_file, upload, wait_finished
+from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chunkyard.storage.models import Document
@@ -18,7 +22,10 @@ def test_collection_round_trip(api: Api) -> None:
         api, headers, "  Handbook  ",
         config={"strategy": "markdown", "params": {"chunk_size": 256}},
     )
-    assert set(created) == {"id", "name", "config", "document_count", "chunk_count", "created_at"}
+    assert set(created) == {
+        "id", "name", "config", "document_count", "chunk_count", "created_at", "last_operation",
+    }
+    assert created["last_operation"] is None
     assert created["name"] == "Handbook"
     assert created["config"]["strategy"] == "markdown"
     # Stored canonical: validated, with every default filled in.
@@ -226,3 +233,127 @@ def test_admins_may_use_server_side_tokenizers_in_configs(api: Api) -> None:
         api, headers, config={"strategy": "recursive", "params": {"tokenizer": "hf:/nope.json"}}
     )
     assert created["config"]["params"]["tokenizer"] == "hf:/nope.json"
+
+
+# -- the last operation ---------------------------------------------------------------------------
+
+LAST_OPERATION_FIELDS = {"id", "status", "documents_done", "documents_total", "finished_at"}
+
+
+def _get(api: Api, headers: dict[str, str], path: str) -> Any:
+    response = api.client.get(f"{API}{path}", headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_a_collection_says_its_newest_operation(api: Api) -> None:
+    headers = user_headers(api)
+    collection = create_collection(api, headers)
+    cid = collection["id"]
+    assert collection["last_operation"] is None
+    assert _get(api, headers, f"/collections/{cid}")["last_operation"] is None
+    upload(api, headers, cid, [("a.txt", text_file("a")), ("b.txt", text_file("b"))])
+
+    first = wait_finished(api, headers, start(api, headers, cid)["id"])
+    last = _get(api, headers, f"/collections/{cid}")["last_operation"]
+    assert set(last) == LAST_OPERATION_FIELDS
+    assert last == {k: first[k] for k in LAST_OPERATION_FIELDS}
+    assert last["status"] == "completed" and last["finished_at"] is not None
+    assert last["documents_done"] == last["documents_total"] == 2
+
+    # A newer operation (of one document) replaces it, on every route that answers a collection.
+    documents = _get(api, headers, f"/collections/{cid}/documents")["items"]
+    second = wait_finished(
+        api, headers, start(api, headers, cid, document_ids=[documents[0]["id"]])["id"]
+    )
+    assert second["id"] != first["id"]
+    expected = {k: second[k] for k in LAST_OPERATION_FIELDS}
+    assert expected["documents_total"] == 1
+    assert _get(api, headers, f"/collections/{cid}")["last_operation"] == expected
+    (listed,) = [c for c in _get(api, headers, "/collections")["items"] if c["id"] == cid]
+    assert listed["last_operation"] == expected
+    patched = api.client.patch(f"{API}/collections/{cid}", json={"name": "renamed"},
+                               headers=headers)
+    assert patched.status_code == 200 and patched.json()["last_operation"] == expected
+
+
+def test_a_started_operation_is_the_last_one_at_once(api: Api) -> None:
+    headers = user_headers(api)
+    cid = create_collection(api, headers)["id"]
+    upload(api, headers, cid, [("a.txt", text_file("a"))])
+    started = start(api, headers, cid)
+    last = _get(api, headers, f"/collections/{cid}")["last_operation"]
+    assert last["id"] == started["id"]
+    assert last["status"] in {"pending", "running", "completed"}
+    wait_finished(api, headers, started["id"])
+
+
+@contextmanager
+def statements(api: Api) -> Iterator[list[str]]:
+    """The SQL statements the app runs meanwhile."""
+    seen: list[str] = []
+    app: Any = api.client.app
+    engine = app.state.engine
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+
+def _list_with_statements(api: Api, headers: dict[str, str]) -> tuple[list[Any], list[str]]:
+    with statements(api) as seen:
+        items = _get(api, headers, "/collections?limit=1000")["items"]
+    return items, list(seen)
+
+
+def test_the_listing_reads_last_operations_in_one_query(api: Api) -> None:
+    headers = user_headers(api)
+
+    def add(count: int, operations: int) -> list[str]:
+        ids = []
+        for k in range(count):
+            cid = create_collection(api, headers)["id"]
+            ids.append(cid)
+            if k < operations:
+                upload(api, headers, cid, [(f"d{k}.txt", text_file(f"d{k}"))])
+                for _ in range(2):  # two each: the newest must win
+                    wait_finished(api, headers, start(api, headers, cid)["id"])
+        return ids
+
+    add(2, operations=1)
+    small, small_sql = _list_with_statements(api, headers)
+    add(5, operations=4)
+    large, large_sql = _list_with_statements(api, headers)
+    assert len(small) == 2 and len(large) == 7
+
+    # However many collections the page has: the same statements, one on operations.
+    assert len(large_sql) == len(small_sql), large_sql
+    on_operations = [s for s in large_sql if "operations" in s.lower()]
+    assert len(on_operations) == 1, on_operations
+
+    # And each collection got its own newest operation.
+    with_ops = [c for c in large if c["last_operation"] is not None]
+    assert len(with_ops) == 5
+    for c in large:
+        ops = _get(api, headers, f"/collections/{c['id']}/operations")["items"]
+        if not ops:
+            assert c["last_operation"] is None
+            continue
+        newest = max(ops, key=lambda o: o["created_at"])
+        assert len(ops) == 2 and ops[-1]["id"] == newest["id"]
+        assert c["last_operation"] == {k: newest[k] for k in LAST_OPERATION_FIELDS}
+
+
+def test_another_users_operations_are_not_anyones_last(api: Api) -> None:
+    alice, bob = user_headers(api), user_headers(api)
+    theirs = create_collection(api, alice)
+    upload(api, alice, theirs["id"], [("a.txt", text_file("a"))])
+    wait_finished(api, alice, start(api, alice, theirs["id"])["id"])
+    mine = create_collection(api, bob)
+    (listed,) = _get(api, bob, "/collections")["items"]
+    assert listed["id"] == mine["id"] and listed["last_operation"] is None

@@ -4,6 +4,7 @@ delete (chunks and blobs too), and isolation between users."""
 from __future__ import annotations
 
 import hashlib
+import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -232,6 +233,35 @@ def test_duplicate_content_in_a_collection_is_409(api: Api) -> None:
     body = assert_error(twice, 409, "duplicate_document")
     assert "x.md" in body["detail"] and "y.md" in body["detail"]
     assert document_count(api, collection["id"]) == 1
+
+
+def test_uploads_at_the_same_time_store_one_copy_of_a_content(api: Api) -> None:
+    # The UI sends a few uploads at once: the same content sent twice at the same moment is
+    # still stored once, and different contents all are.
+    headers = user_headers(api)
+    collection = create_collection(api, headers)
+    same = unique_text("raced")
+    different = [unique_text(f"apart-{k}") for k in range(3)]
+    bodies = [(f"same-{k}.md", same) for k in range(4)] + [
+        (f"apart-{k}.md", data) for k, data in enumerate(different)
+    ]
+    results: dict[str, int] = {}
+    barrier = threading.Barrier(len(bodies))
+
+    def send(name: str, data: bytes) -> None:
+        barrier.wait(5)
+        results[name] = upload(api, headers, collection["id"],
+                               [(name, data, "text/markdown")]).status_code
+
+    threads = [threading.Thread(target=send, args=body) for body in bodies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    same_codes = sorted(code for name, code in results.items() if name.startswith("same-"))
+    assert same_codes == [201, 409, 409, 409], results
+    assert all(results[f"apart-{k}.md"] == 201 for k in range(3)), results
+    assert document_count(api, collection["id"]) == 4
 
 
 def test_bad_uploads_are_422(api: Api) -> None:

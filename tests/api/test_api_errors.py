@@ -13,7 +13,9 @@ from chunkyard.settings import Settings
 
 
 def test_unknown_routes_are_404_with_the_error_body(api: Api) -> None:
-    for path in ("/nope", f"{API}/nope", f"{API}/collections/x/y/z"):
+    # (Other paths outside the API without a dot, like /nope, are the web UI's client routes:
+    # they answer the app's page, see tests/web/test_web_serving.py.)
+    for path in ("/nope.txt", "/healthz/nope", f"{API}/nope", f"{API}/collections/x/y/z"):
         body = assert_error(api.client.get(path), 404, "not_found")
         assert path in body["detail"]
 

@@ -35,6 +35,7 @@ REQUESTS: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/operations/{operation_id}/cancel"): {},
     ("GET", "/collections/{collection_id}/chunks"): {},
     ("GET", "/documents/{document_id}/chunks"): {},
+    ("GET", "/documents/{document_id}/text"): {},
     ("GET", "/collections/{collection_id}/export"): {},
     ("WS", "/operations/{operation_id}/ws"): {},
 }

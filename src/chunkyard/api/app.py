@@ -103,4 +103,8 @@ def create_app(settings: Settings | None = None, *, auto_migrate: bool | None = 
     app.include_router(api)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    # The web UI, last: it answers only what no route matched, and adds the security headers.
+    from chunkyard.web.static import install_web
+
+    install_web(app)
     return app

@@ -81,6 +81,18 @@ class CollectionUpdate(BaseModel):
         return None if value is None else _clean_name(value)
 
 
+class LastOperation(BaseModel):
+    """The newest operation of a collection, in brief (GET /operations/{id} has the rest)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    status: str
+    documents_done: int
+    documents_total: int
+    finished_at: datetime | None
+
+
 class CollectionOut(BaseModel):
     id: uuid.UUID
     name: str
@@ -88,6 +100,10 @@ class CollectionOut(BaseModel):
     document_count: int
     chunk_count: int
     created_at: datetime
+    last_operation: LastOperation | None = Field(
+        description="The collection's newest operation (the last one started), or null when "
+        "none has been started."
+    )
 
 
 class CollectionPage(BaseModel):

@@ -18,10 +18,10 @@ from chunkyard.api.errors import Conflict, Invalid, NotFound
 from chunkyard.api.ids import parse_id
 from chunkyard.api.pagination import decode_cursor, encode_cursor, invalid_cursor
 from chunkyard.auth.service import Principal
-from chunkyard.collections.schemas import ChunkConfig, CollectionOut
+from chunkyard.collections.schemas import ChunkConfig, CollectionOut, LastOperation
 from chunkyard.core.registry import strategy_class
 from chunkyard.core.types import ChunkingError
-from chunkyard.storage.models import Collection, Document
+from chunkyard.storage.models import Collection, Document, Operation
 from chunkyard.storage.repositories import delete_collection as storage_delete_collection
 
 
@@ -102,7 +102,38 @@ async def _counts(
     return {row[0]: (int(row[1]), int(row[2])) for row in rows}
 
 
-def _out(collection: Collection, counts: tuple[int, int]) -> CollectionOut:
+async def _last_operations(
+    session: AsyncSession, ids: list[uuid.UUID]
+) -> dict[uuid.UUID, LastOperation]:
+    """The newest operation of each collection in `ids` (ids are time-ordered), in one query:
+    per collection, one probe of the (collection_id, id) index."""
+    if not ids:
+        return {}
+    newest = (
+        select(Operation.id)
+        .where(Operation.collection_id == Collection.id)
+        .order_by(Operation.id.desc())
+        .limit(1)
+        .correlate(Collection)
+        .scalar_subquery()
+    )
+    newest_ids = select(newest).select_from(Collection).where(Collection.id.in_(ids))
+    rows = await session.execute(
+        select(
+            Operation.collection_id,
+            Operation.id,
+            Operation.status,
+            Operation.documents_done,
+            Operation.documents_total,
+            Operation.finished_at,
+        ).where(Operation.id.in_(newest_ids))
+    )
+    return {row.collection_id: LastOperation.model_validate(row) for row in rows}
+
+
+def _out(
+    collection: Collection, counts: tuple[int, int], last: LastOperation | None
+) -> CollectionOut:
     return CollectionOut(
         id=collection.id,
         name=collection.name,
@@ -110,12 +141,24 @@ def _out(collection: Collection, counts: tuple[int, int]) -> CollectionOut:
         document_count=counts[0],
         chunk_count=counts[1],
         created_at=collection.created_at,
+        last_operation=last,
     )
 
 
+async def describe_many(
+    session: AsyncSession, collections: list[Collection]
+) -> list[CollectionOut]:
+    """The bodies of `collections`: two queries however many there are (counts, newest
+    operations)."""
+    ids = [c.id for c in collections]
+    counts = await _counts(session, ids)
+    last = await _last_operations(session, ids)
+    return [_out(c, counts.get(c.id, (0, 0)), last.get(c.id)) for c in collections]
+
+
 async def describe(session: AsyncSession, collection: Collection) -> CollectionOut:
-    counts = await _counts(session, [collection.id])
-    return _out(collection, counts.get(collection.id, (0, 0)))
+    (out,) = await describe_many(session, [collection])
+    return out
 
 
 async def list_collections(
@@ -134,8 +177,7 @@ async def list_collections(
     if len(rows) > limit:
         rows = rows[:limit]
         next_cursor = encode_cursor("col", rows[-1].id.hex)
-    counts = await _counts(session, [c.id for c in rows])
-    return [_out(c, counts.get(c.id, (0, 0))) for c in rows], next_cursor
+    return await describe_many(session, rows), next_cursor
 
 
 async def _name_taken(

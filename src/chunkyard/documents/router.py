@@ -1,16 +1,22 @@
-"""Routes: upload documents into a collection, list them, read and delete one."""
+"""Routes: upload documents into a collection, list them, read one (and its extracted text),
+delete one."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
+import anyio
 from fastapi import APIRouter, BackgroundTasks, File, Request, Response, UploadFile, status
 
 from chunkyard.api.deps import CurrentUser, SessionDep, SettingsDep
 from chunkyard.api.errors import ERROR_RESPONSES
 from chunkyard.api.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
+from chunkyard.collections import preview as previews
+from chunkyard.collections.router import chunking_limiter
 from chunkyard.documents import blobs, service
-from chunkyard.documents.schemas import DocumentOut, DocumentPage, UploadResponse
+from chunkyard.documents.schemas import DocumentOut, DocumentPage, DocumentText, UploadResponse
+from chunkyard.settings import Settings
 
 router = APIRouter(tags=["documents"], responses=ERROR_RESPONSES)
 
@@ -59,6 +65,29 @@ async def list_documents(
 @router.get("/documents/{document_id}", response_model=DocumentOut)
 async def get_document(document_id: str, session: SessionDep, user: CurrentUser) -> DocumentOut:
     return service.document_out(await service.get_document(session, user, document_id))
+
+
+_TEXT_ERRORS: dict[int | str, dict[str, Any]] = {
+    409: ERROR_RESPONSES[400] | {"description": "The document's stored file cannot be read"},
+    413: ERROR_RESPONSES[400] | {"description": "The text is longer than a preview takes"},
+}
+
+
+@router.get("/documents/{document_id}/text", response_model=DocumentText,
+            responses=_TEXT_ERRORS)
+async def get_document_text(
+    document_id: str, request: Request, user: CurrentUser
+) -> DocumentText:
+    """The document's extracted text, exactly as a chunking operation extracts it: the offsets
+    of its chunks (stored or previewed) index this text. As long as a preview takes at most."""
+    settings: Settings = request.app.state.settings
+    # A short session of its own: no database connection is held while the file is read.
+    async with request.app.state.session_factory() as session:
+        source = await service.stored_file(session, user, document_id, settings.data_dir)
+    return await anyio.to_thread.run_sync(
+        partial(service.read_text, source, previews.MAX_PREVIEW_CHARS),
+        limiter=chunking_limiter(request),
+    )
 
 
 @router.delete("/documents/{document_id}", status_code=status.HTTP_204_NO_CONTENT)

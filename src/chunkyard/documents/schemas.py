@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class DocumentOut(BaseModel):
@@ -28,3 +28,19 @@ class DocumentPage(BaseModel):
 
 class UploadResponse(BaseModel):
     items: list[DocumentOut]
+
+
+class DocumentText(BaseModel):
+    """A stored document's extracted text: what its chunks' offsets index."""
+
+    document_id: uuid.UUID
+    filename: str
+    kind: str = Field(
+        description='What the extractor read it as: "text", "markdown", "code", "html", "pdf" '
+        'or "docx".'
+    )
+    text: str = Field(
+        description="The text exactly as a chunking operation extracts it: for every stored "
+        "chunk of the document, `text[chunk.start:chunk.end] == chunk.text`."
+    )
+    size_chars: int = Field(description="The text's length in characters.")

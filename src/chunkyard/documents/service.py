@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -32,8 +33,9 @@ from chunkyard.api.pagination import decode_cursor, encode_cursor, invalid_curso
 from chunkyard.auth.service import Principal
 from chunkyard.collections.service import get_collection
 from chunkyard.documents import blobs
-from chunkyard.documents.schemas import DocumentOut
-from chunkyard.extract import detect_kind
+from chunkyard.documents.chunking import read_document
+from chunkyard.documents.schemas import DocumentOut, DocumentText
+from chunkyard.extract import ExtractionError, detect_kind
 from chunkyard.extract.detect import binary_type, is_docx_zip
 from chunkyard.storage.models import Collection, Document, DocumentStatus
 from chunkyard.storage.repositories import delete_document as storage_delete_document
@@ -79,6 +81,55 @@ async def list_documents(
         rows = rows[:limit]
         next_cursor = encode_cursor("doc", rows[-1].id.hex)
     return rows, next_cursor
+
+
+# -- extracted text -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """Where a document's file is and what it is called (its name picks the extractor)."""
+
+    id: uuid.UUID
+    path: Path
+    filename: str
+
+
+async def stored_file(
+    session: AsyncSession, owner: Principal, document_id: str, data_dir: Path
+) -> StoredFile:
+    """The owner's document's file (NotFound for a missing document or someone else's)."""
+    document = await get_document(session, owner, document_id)
+    storage_path = document.storage_path or blobs.relative_blob_path(document.content_sha256)
+    return StoredFile(document.id, data_dir / storage_path, document.filename)
+
+
+def read_text(source: StoredFile, max_chars: int) -> DocumentText:
+    """Blocking: the document's text as a chunking job extracts it (the same `read_document`),
+    so the offsets of its stored chunks index it exactly. An unextractable file is Invalid
+    (422), a missing or unreadable blob a Conflict (409), a text over `max_chars` 413."""
+    try:
+        document = read_document(source.path, source.filename)
+    except ExtractionError as exc:
+        raise Invalid(f"document {source.id}: {exc}", code="extraction_failed") from None
+    except OSError as exc:
+        raise Conflict(
+            f"the stored file of document {source.id} cannot be read "
+            f"({exc.strerror or type(exc).__name__})",
+            code="document_unreadable",
+        ) from None
+    if len(document.text) > max_chars:
+        raise PayloadTooLarge(
+            f"the text of document {source.id} is {len(document.text)} characters, more than "
+            f"the {max_chars} this view returns; browse its chunks instead",
+        )
+    return DocumentText(
+        document_id=source.id,
+        filename=source.filename,
+        kind=document.kind,
+        text=document.text,
+        size_chars=len(document.text),
+    )
 
 
 # -- upload -------------------------------------------------------------------------------------
@@ -141,6 +192,14 @@ async def upload_documents(
                     f"files: {name!r} is not a supported document: {reason}",
                     code="unsupported_file_type",
                 )
+        # Uploads into one collection take turns from here to their commit, so two at once
+        # (the UI sends a few) cannot both find the same content new. SQLite's writers take
+        # turns anyway; PostgreSQL locks the collection's row (not against reads or chunking).
+        await session.execute(
+            select(Collection.id)
+            .where(Collection.id == collection.id)
+            .with_for_update(key_share=True)
+        )
         await _refuse_duplicates(session, collection.id, spooled)
         documents = [
             Document(

@@ -1,0 +1,114 @@
+// One operation's live progress: the WebSocket, or polling when the socket is down; announced
+// through a live region at each tenth and at every change of status.
+import { useEffect, useRef, useState } from "react";
+import { describeError } from "../api/client";
+import { api } from "../api/endpoints";
+import type { Operation } from "../api/types";
+import { isFinal } from "../api/types";
+import {
+  describeProgress,
+  initialProgress,
+  operationSocketUrl,
+  OperationTracker,
+  progressShare,
+  type ProgressState,
+} from "../lib/progress";
+import { ErrorMessage } from "./ErrorMessage";
+
+interface Props {
+  operation: Operation;
+  onFinished: (operation: Operation) => void;
+}
+
+const TRANSPORT_TEXT: Record<string, string> = {
+  connecting: "Connecting for live updates…",
+  socket: "Live updates",
+  polling: "Live connection unavailable: checking every second, reconnecting in the background",
+  done: "Finished",
+};
+
+export function OperationProgress({ operation, onFinished }: Props) {
+  const [state, setState] = useState<ProgressState>(() => initialProgress(operation));
+  const [cancelError, setCancelError] = useState<string | null>(null);
+  const [cancelling, setCancelling] = useState(false);
+  const tracker = useRef<OperationTracker | null>(null);
+  const finished = useRef(false);
+  const onFinishedRef = useRef(onFinished);
+  onFinishedRef.current = onFinished;
+
+  useEffect(() => {
+    const t = new OperationTracker(
+      operation.id,
+      {
+        openSocket: (id) => new WebSocket(operationSocketUrl(id)),
+        fetchOperation: (id) => api.operation(id),
+        onState: setState,
+      },
+      operation,
+    );
+    tracker.current = t;
+    t.start();
+    return () => t.stop();
+    // The tracker follows one operation for its whole life.
+  }, [operation.id]);
+
+  const op = state.operation ?? operation;
+  useEffect(() => {
+    if (isFinal(op.status) && !finished.current) {
+      finished.current = true;
+      onFinishedRef.current(op);
+    }
+  }, [op]);
+
+  const announcement = useAnnouncement(op);
+  const share = progressShare(op);
+  const percent = Math.round(share * 100);
+
+  const cancel = async () => {
+    setCancelling(true);
+    setCancelError(null);
+    try {
+      tracker.current?.report(await api.cancelOperation(op.id));
+    } catch (err) {
+      setCancelError(describeError(err));
+    } finally {
+      setCancelling(false);
+    }
+  };
+
+  return (
+    <div className="operation-progress" data-operation={op.id} data-status={op.status} data-transport={state.transport}>
+      <div className="progress-row">
+        <progress max={100} value={percent} aria-label={`Progress of operation ${op.id.slice(0, 8)}`} />
+        <span className="progress-percent">{percent}%</span>
+      </div>
+      <p className="progress-text">{describeProgress(op)}</p>
+      {op.error ? <p className="field-error">Reason: {op.error}</p> : null}
+      <p className="muted transport">{TRANSPORT_TEXT[state.transport]}</p>
+      {state.error && state.transport === "polling" ? <p className="muted">Last check failed: {state.error}</p> : null}
+      <p className="visually-hidden" aria-live="polite" aria-atomic="true">
+        {announcement}
+      </p>
+      {!isFinal(op.status) ? (
+        <button type="button" onClick={() => void cancel()} disabled={cancelling}>
+          {cancelling ? "Cancelling…" : "Cancel operation"}
+        </button>
+      ) : null}
+      <ErrorMessage error={cancelError} />
+    </div>
+  );
+}
+
+/** The progress sentence, changed only at each tenth or status change (not at every event). */
+function useAnnouncement(op: Operation): string {
+  const [text, setText] = useState(describeProgress(op));
+  const last = useRef({ status: op.status, tenth: Math.floor(progressShare(op) * 10) });
+  useEffect(() => {
+    const tenth = Math.floor(progressShare(op) * 10);
+    if (op.status !== last.current.status || tenth !== last.current.tenth) {
+      last.current = { status: op.status, tenth };
+      setText(describeProgress(op));
+    }
+  }, [op]);
+  return text;
+}

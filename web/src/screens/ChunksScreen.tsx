@@ -1,0 +1,208 @@
+// Stored chunks of a collection (page by page) or of one document: offsets, heading path,
+// page, tokens, and the chunk in its context in the source (the document's extracted text,
+// fetched when a context is first opened).
+import { useCallback, useEffect, useMemo, useState } from "react";
+import { Link } from "wouter";
+import { describeError } from "../api/client";
+import { api, exportUrl } from "../api/endpoints";
+import type { StoredChunk } from "../api/types";
+import { ChunkMeta } from "../components/ChunkList";
+import { ErrorMessage } from "../components/ErrorMessage";
+import { plural } from "../lib/format";
+import { useAsync, useTitle } from "../lib/hooks";
+import { documentText } from "../lib/documentText";
+import { codePointIndex } from "../lib/offsets";
+
+const PAGE = 50;
+const CONTEXT_CHARS = 160;
+
+interface Props {
+  collectionId?: string;
+  documentId?: string;
+}
+
+export default function ChunksScreen({ collectionId, documentId }: Props) {
+  return documentId ? <DocumentChunks documentId={documentId} /> : <CollectionChunks collectionId={collectionId ?? ""} />;
+}
+
+function CollectionChunks({ collectionId }: { collectionId: string }) {
+  const collection = useAsync((signal) => api.collection(collectionId, signal), [collectionId]);
+  const documents = useAsync((signal) => api.documents(collectionId, signal), [collectionId]);
+  const [chunks, setChunks] = useState<StoredChunk[]>([]);
+  const [cursor, setCursor] = useState<string | null | undefined>(undefined);
+  const [error, setError] = useState<string | null>(null);
+  const [loading, setLoading] = useState(false);
+  useTitle(collection.data ? `Chunks of ${collection.data.name}` : "Chunks");
+
+  const loadMore = useCallback(
+    async (from: string | undefined) => {
+      setLoading(true);
+      setError(null);
+      try {
+        const page = await api.collectionChunks(collectionId, from, PAGE);
+        setChunks((list) => (from ? [...list, ...page.items] : page.items));
+        setCursor(page.next_cursor);
+      } catch (err) {
+        setError(describeError(err));
+      } finally {
+        setLoading(false);
+      }
+    },
+    [collectionId],
+  );
+  useEffect(() => {
+    void loadMore(undefined);
+  }, [loadMore]);
+
+  const names = useMemo(() => new Map((documents.data ?? []).map((d) => [d.id, d.filename])), [documents.data]);
+
+  return (
+    <section>
+      <p className="breadcrumb">
+        <Link href="/">Collections</Link> / <Link href={`/collections/${collectionId}`}>{collection.data?.name ?? "…"}</Link> /{" "}
+        <span>Chunks</span>
+      </p>
+      <h1>Chunks of {collection.data?.name ?? "the collection"}</h1>
+      <ErrorMessage error={collection.error ?? documents.error} />
+      <p className="actions">
+        <a href={exportUrl(collectionId)} className="button" download>
+          Export all chunks (JSONL)
+        </a>
+      </p>
+      <p className="muted" aria-live="polite">
+        {collection.data ? `Showing ${chunks.length} of ${plural(collection.data.chunk_count, "chunk")}.` : ""}
+      </p>
+      {chunks.length === 0 && !loading && !error ? <p>No chunks yet: run chunking on the collection first.</p> : null}
+      <ol className="chunk-list" aria-label="Chunks">
+        {chunks.map((chunk) => (
+          <StoredChunkItem key={chunk.id} chunk={chunk} documentName={names.get(chunk.document_id) ?? "document"} />
+        ))}
+      </ol>
+      <ErrorMessage error={error} onRetry={() => void loadMore(cursor ?? undefined)} />
+      {cursor ? (
+        <button type="button" onClick={() => void loadMore(cursor)} disabled={loading}>
+          {loading ? "Loading…" : `Load ${PAGE} more chunks`}
+        </button>
+      ) : null}
+    </section>
+  );
+}
+
+function DocumentChunks({ documentId }: { documentId: string }) {
+  const doc = useAsync((signal) => api.document(documentId, signal), [documentId]);
+  const chunks = useAsync((signal) => api.documentChunks(documentId, signal), [documentId]);
+  const collectionId = doc.data?.collection_id;
+  const collection = useAsync(
+    (signal) => (collectionId ? api.collection(collectionId, signal) : Promise.resolve(null)),
+    [collectionId],
+  );
+  useTitle(doc.data ? `Chunks of ${doc.data.filename}` : "Chunks");
+  const d = doc.data;
+  return (
+    <section>
+      <p className="breadcrumb">
+        <Link href="/">Collections</Link> /{" "}
+        {d ? <Link href={`/collections/${d.collection_id}`}>{collection.data?.name ?? "Collection"}</Link> : <span>…</span>} /{" "}
+        <span>{d?.filename ?? "…"}</span>
+      </p>
+      <h1>Chunks of {d?.filename ?? "the document"}</h1>
+      <ErrorMessage error={doc.error ?? chunks.error} onRetry={chunks.reload} />
+      {d ? (
+        <p className="actions">
+          <Link href={`/playground?document=${d.id}`} className="button">
+            Preview in the playground
+          </Link>
+          <a href={exportUrl(d.collection_id)} className="button" download>
+            Export the collection (JSONL)
+          </a>
+        </p>
+      ) : null}
+      {chunks.data ? (
+        chunks.data.length === 0 ? (
+          <p>No chunks yet: run chunking on the collection first.</p>
+        ) : (
+          <>
+            <p className="muted">{plural(chunks.data.length, "chunk")}.</p>
+            <ol className="chunk-list" aria-label="Chunks">
+              {chunks.data.map((chunk) => (
+                <StoredChunkItem key={chunk.id} chunk={chunk} />
+              ))}
+            </ol>
+          </>
+        )
+      ) : chunks.loading ? (
+        <p className="muted">Loading…</p>
+      ) : null}
+    </section>
+  );
+}
+
+/** The document's text once `wanted` (shared between all its chunks), or why it is missing. */
+function useDocumentText(documentId: string, wanted: boolean): { text: string | null; error: string | null } {
+  const [state, setState] = useState<{ id: string; text: string | null; error: string | null } | null>(null);
+  useEffect(() => {
+    if (!wanted) return;
+    let live = true;
+    documentText(documentId).then(
+      (d) => live && setState({ id: documentId, text: d.text, error: null }),
+      (err: unknown) => live && setState({ id: documentId, text: null, error: describeError(err) }),
+    );
+    return () => {
+      live = false;
+    };
+  }, [documentId, wanted]);
+  return state?.id === documentId ? state : { text: null, error: null };
+}
+
+function StoredChunkItem({ chunk, documentName }: { chunk: StoredChunk; documentName?: string }) {
+  const [open, setOpen] = useState(false);
+  const source = useDocumentText(chunk.document_id, open);
+  return (
+    <li className="chunk-card" data-chunk-id={chunk.id}>
+      <ChunkMeta
+        chunk={chunk}
+        extra={
+          documentName ? (
+            <span>
+              {" "}
+              · <Link href={`/documents/${chunk.document_id}/chunks`}>{documentName}</Link>
+            </span>
+          ) : null
+        }
+      />
+      <p className="chunk-text">{chunk.text}</p>
+      <details
+        onToggle={(e) => {
+          if (e.currentTarget.open) setOpen(true);
+        }}
+      >
+        <summary>Context in the source</summary>
+        {source.text !== null ? (
+          <ChunkContext chunk={chunk} text={source.text} />
+        ) : source.error ? (
+          <ErrorMessage error={`The document's text cannot be shown: ${source.error}`} />
+        ) : (
+          <p className="muted">Loading the document's text…</p>
+        )}
+      </details>
+    </li>
+  );
+}
+
+/** The chunk where it sits in the document's text, with what comes before and after it. */
+function ChunkContext({ chunk, text }: { chunk: StoredChunk; text: string }) {
+  const index = useMemo(() => codePointIndex(text), [text]);
+  const start = index(chunk.start);
+  const end = index(chunk.end);
+  const before = text.slice(Math.max(0, start - CONTEXT_CHARS), start);
+  const after = text.slice(end, end + CONTEXT_CHARS);
+  return (
+    <p className="chunk-context" data-context-from="document-text">
+      {start > CONTEXT_CHARS ? "…" : ""}
+      <span className="context">{before}</span>
+      <mark className="chunk-in-context">{text.slice(start, end)}</mark>
+      <span className="context">{after}</span>
+      {end + CONTEXT_CHARS < text.length ? "…" : ""}
+    </p>
+  );
+}

@@ -1,0 +1,179 @@
+// Two to six configurations on one text or document, side by side.
+import { useEffect, useState, type FormEvent } from "react";
+import { describeError } from "../api/client";
+import { api } from "../api/endpoints";
+import type { ChunkConfig, CompareResponse } from "../api/types";
+import { ChunkList } from "../components/ChunkList";
+import { ConfigEditor } from "../components/ConfigEditor";
+import { ErrorMessage } from "../components/ErrorMessage";
+import { Histogram } from "../components/Histogram";
+import { METRIC_ROWS } from "../components/Metrics";
+import { EMPTY_SOURCE, SourcePicker, sourceOf, type SourceState } from "../components/SourcePicker";
+import { describeConfig } from "../lib/format";
+import { useTitle } from "../lib/hooks";
+import { configFrom, editorFor, useStrategies, type EditorState } from "../lib/strategies";
+
+const MIN_CONFIGS = 2;
+const MAX_CONFIGS = 6;
+/** Chunks listed per configuration (the histogram uses all that came back). */
+const SHOWN = 30;
+let nextId = 1;
+
+interface Slot {
+  id: number;
+  editor: EditorState;
+}
+
+export default function CompareScreen() {
+  useTitle("Compare");
+  const { strategies, error: strategiesError, retry } = useStrategies();
+  const [source, setSource] = useState<SourceState>({
+    ...EMPTY_SOURCE,
+    text: "# Notes\n\nPaste the text to compare strategies on, or choose an uploaded document.\n",
+    filename: "notes.md",
+  });
+  const [slots, setSlots] = useState<Slot[]>([]);
+  const [result, setResult] = useState<{ response: CompareResponse; configs: ChunkConfig[] } | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  useEffect(() => {
+    if (strategies && slots.length === 0) {
+      setSlots([
+        { id: nextId++, editor: editorFor(strategies, { strategy: "recursive" }) },
+        { id: nextId++, editor: editorFor(strategies, { strategy: "markdown" }) },
+      ]);
+    }
+  }, [strategies, slots.length]);
+
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    if (!strategies) return;
+    const src = sourceOf(source);
+    if (!src) {
+      setError("Paste a text or choose a document first.");
+      return;
+    }
+    const built = slots.map((slot) => configFrom(strategies, slot.editor));
+    const problems = built.flatMap((b, k) => Object.values(b.errors).map((e) => `Configuration ${k + 1}: ${e}`));
+    if (problems.length) {
+      setError(problems.join(" "));
+      return;
+    }
+    setBusy(true);
+    setError(null);
+    try {
+      const configs = built.map((b) => b.config);
+      setResult({ response: await api.compare(src, configs), configs });
+    } catch (err) {
+      setError(describeError(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <section>
+      <h1>Compare configurations</h1>
+      <form onSubmit={(e) => void submit(e)} className="stack">
+        <SourcePicker value={source} onChange={setSource} idPrefix="compare" />
+        <ErrorMessage error={strategiesError} onRetry={retry} />
+        {strategies ? (
+          <div className="config-grid">
+            {slots.map((slot, k) => (
+              <section key={slot.id} className="panel config-card" aria-labelledby={`compare-config-${slot.id}`}>
+                <h2 id={`compare-config-${slot.id}`}>Configuration {k + 1}</h2>
+                <ConfigEditor
+                  strategies={strategies}
+                  value={slot.editor}
+                  onChange={(editor) => setSlots((list) => list.map((s) => (s.id === slot.id ? { ...s, editor } : s)))}
+                  idPrefix={`compare-${slot.id}`}
+                />
+                <button
+                  type="button"
+                  disabled={slots.length <= MIN_CONFIGS}
+                  onClick={() => setSlots((list) => list.filter((s) => s.id !== slot.id))}
+                >
+                  Remove configuration {k + 1}
+                </button>
+              </section>
+            ))}
+          </div>
+        ) : null}
+        <div className="actions">
+          <button
+            type="button"
+            disabled={!strategies || slots.length >= MAX_CONFIGS}
+            onClick={() => strategies && setSlots((list) => [...list, { id: nextId++, editor: editorFor(strategies) }])}
+          >
+            Add a configuration ({slots.length} of {MAX_CONFIGS})
+          </button>
+          <button type="submit" className="primary" disabled={busy || !strategies}>
+            {busy ? "Comparing…" : "Compare"}
+          </button>
+        </div>
+        <ErrorMessage error={error} />
+      </form>
+      {result ? <CompareResults response={result.response} /> : null}
+    </section>
+  );
+}
+
+function CompareResults({ response }: { response: CompareResponse }) {
+  const rec = response.recommendation;
+  const name = (k: number) => `Configuration ${k + 1}`;
+  return (
+    <section className="compare-results" aria-labelledby="compare-results-title" data-testid="compare-results">
+      <h2 id="compare-results-title">Results</h2>
+      <div className="recommendation" role="status">
+        <strong>Recommended: {name(rec.index)}</strong> — <code>{describeConfig(rec)}</code>
+        <p>{rec.reason}</p>
+      </div>
+      <div className="table-scroll" role="region" aria-label="Metrics of each configuration" tabIndex={0}>
+        <table className="data-table">
+          <caption>Metrics of each configuration</caption>
+          <thead>
+            <tr>
+              <th scope="col">Metric</th>
+              {response.results.map((r, k) => (
+                <th scope="col" key={k}>
+                  {name(k)}
+                  {k === rec.index ? " ★ recommended" : ""}
+                  <br />
+                  <code>{describeConfig(r)}</code>
+                </th>
+              ))}
+            </tr>
+          </thead>
+          <tbody>
+            {METRIC_ROWS.map((row) => (
+              <tr key={row.key}>
+                <th scope="row">{row.label}</th>
+                {response.results.map((r, k) => (
+                  <td key={k} className="num">
+                    {row.format(r.metrics)}
+                  </td>
+                ))}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+      <div className="side-by-side">
+        {response.results.map((r, k) => (
+          <section key={k} className="panel" aria-labelledby={`compare-result-${k}`}>
+            <h3 id={`compare-result-${k}`}>
+              {name(k)}: {r.strategy}
+              {k === rec.index ? " (recommended)" : ""}
+            </h3>
+            <Histogram sizes={r.chunks.map((c) => c.tokens)} label={`${name(k)}: chunk sizes (tokens)`} />
+            <p className="muted">
+              {r.chunks.length > SHOWN ? `First ${SHOWN} of ${r.metrics.chunk_count} chunks:` : `All ${r.metrics.chunk_count} chunks:`}
+            </p>
+            <ChunkList chunks={r.chunks.slice(0, SHOWN)} label={`${name(k)}: chunks`} maxChars={240} />
+          </section>
+        ))}
+      </div>
+    </section>
+  );
+}
