@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chunkyard.api.errors import Conflict, Invalid, NotFound
 from chunkyard.auth import tokens
+from chunkyard.auth.cache import CREDENTIAL_TTL_SECONDS
 from chunkyard.auth.service import (
     cli_create_api_key,
     cli_create_user,
@@ -134,7 +135,13 @@ def test_api_keys_authenticate_until_revoked(api: Api) -> None:
         return await revoke_api_key(session, user_id, prefix)
 
     assert in_db(api.settings, revoke) is True
-    assert_error(api.client.get(f"{API}/auth/me", headers=headers), 401, "invalid_token")
+    # Resolved credentials are cached for a few seconds (chunkyard.auth.cache): the revoked
+    # key is refused once its entry is gone, within the cache's TTL.
+    deadline = time.monotonic() + CREDENTIAL_TTL_SECONDS + 1.0
+    while (response := api.client.get(f"{API}/auth/me", headers=headers)).status_code == 200:
+        assert time.monotonic() < deadline, "a revoked key still works after the cache's TTL"
+        time.sleep(0.1)
+    assert_error(response, 401, "invalid_token")
     assert in_db(api.settings, revoke) is False  # already revoked
 
 

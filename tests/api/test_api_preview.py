@@ -12,7 +12,7 @@ import pytest
 from api_helpers import API, Api, assert_error, user_headers
 
 from chunkyard.collections import router as chunking_routes
-from chunkyard.collections.preview import PreviewResult
+from chunkyard.collections.preview import ChunkingPool, PreviewResult
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 GUIDE = (CORPUS / "guide.md").read_text(encoding="utf-8")
@@ -131,6 +131,12 @@ def test_preview_chunking_runs_off_the_event_loop(
         })
 
     monkeypatch.setattr(chunking_routes, "run_preview", slow_preview)
+    # The stand-in lives in this process, so the pool runs in threads here (worker processes
+    # are off the loop by construction: tests/api/test_api_preview_pool.py).
+    # (In the State's own dict: monkeypatch.setattr would delete the attribute on undo.)
+    app: Any = api.client.app
+    monkeypatch.setitem(app.state._state, "chunking_pool",
+                        ChunkingPool(app.state.chunking_limiter, processes=False))
     headers = user_headers(api)
     results: list[int] = []
     worker = threading.Thread(target=lambda: results.append(api.client.post(

@@ -19,7 +19,7 @@ from operation_helpers import CORRUPT_PDF, start, text_file, upload, wait_finish
 
 from chunkyard.api.app import create_app
 from chunkyard.collections import router as chunking_routes
-from chunkyard.collections.preview import PreviewResult
+from chunkyard.collections.preview import ChunkingPool, PreviewResult
 from chunkyard.settings import Settings
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
@@ -218,6 +218,12 @@ def test_document_previews_run_off_the_event_loop(
         })
 
     monkeypatch.setattr(chunking_routes, "run_document_preview", slow_preview)
+    # The stand-in lives in this process, so the pool runs in threads here (worker processes
+    # are off the loop by construction: tests/api/test_api_preview_pool.py).
+    # (In the State's own dict: monkeypatch.setattr would delete the attribute on undo.)
+    app: Any = api.client.app
+    monkeypatch.setitem(app.state._state, "chunking_pool",
+                        ChunkingPool(app.state.chunking_limiter, processes=False))
     headers = user_headers(api)
     collection = create_collection(api, headers)
     (document,) = upload(api, headers, collection["id"], [("slow.txt", text_file("slow"))])

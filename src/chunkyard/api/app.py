@@ -19,9 +19,10 @@ from chunkyard.api.middleware import (
     RequestIdMiddleware,
     install_log_record_factory,
 )
+from chunkyard.auth.cache import CredentialCache
 from chunkyard.auth.router import router as auth_router
 from chunkyard.chunks.router import router as chunks_router
-from chunkyard.collections.preview import make_preview_cache
+from chunkyard.collections.preview import ChunkingPool, make_preview_cache
 from chunkyard.collections.router import CHUNKING_THREADS, chunking_router
 from chunkyard.collections.router import router as collections_router
 from chunkyard.documents.router import router as documents_router
@@ -69,9 +70,11 @@ def create_app(settings: Settings | None = None, *, auto_migrate: bool | None = 
             settings, app.state.session_factory, app.state.chunking_limiter, bus=bus
         )
         app.state.operation_runner = runner
+        app.state.chunking_pool = ChunkingPool(app.state.chunking_limiter)
         try:
             yield
         finally:
+            await app.state.chunking_pool.shutdown()
             await runner.shutdown()
             await bus.close()
             if redis is not None:
@@ -85,6 +88,7 @@ def create_app(settings: Settings | None = None, *, auto_migrate: bool | None = 
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.credential_cache = CredentialCache()
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_body_size=MAX_REQUEST_BYTES)
     # Outside the body limit, so refused bodies (413) are timed and counted too.

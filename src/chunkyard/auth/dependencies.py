@@ -2,7 +2,8 @@
 
 `Authorization: Bearer <token or API key>` wins over the session cookie. The lookup uses a
 short session of its own, so a long request (a big preview) does not hold a database
-connection just for having been authenticated.
+connection just for having been authenticated, and what it finds is kept for a few seconds
+in the app's `CredentialCache` (`auth.cache`: a revocation takes effect within its TTL).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBea
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chunkyard.api.errors import Unauthorized
-from chunkyard.auth.service import Principal, resolve_credential
+from chunkyard.auth.cache import CredentialCache
+from chunkyard.auth.service import Principal, Resolved, resolve
 from chunkyard.settings import Settings
 
 SESSION_COOKIE = "chunkyard_session"
@@ -52,8 +54,17 @@ async def current_user(
         credential, via = cookie, "cookie"
     else:
         raise Unauthorized()
-    async with factory() as session:
-        principal = await resolve_credential(session, settings, credential, via=via)
+
+    async def lookup() -> Resolved | None:
+        async with factory() as session:
+            return await resolve(session, settings, credential, via=via)
+
+    cache: CredentialCache | None = getattr(request.app.state, "credential_cache", None)
+    if cache is not None:
+        principal = await cache.resolve(credential, via, lookup)
+    else:
+        resolved = await lookup()
+        principal = None if resolved is None else resolved.principal
     if principal is None:
         raise Unauthorized("the credentials are not valid or have expired", code="invalid_token")
     request.state.principal = principal

@@ -125,10 +125,20 @@ async def authenticate(session: AsyncSession, username: str, password: str) -> U
     return user if ok else None
 
 
-async def resolve_credential(
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """A credential's principal, and when the credential expires (Unix time; None for an API
+    key, which lives until it is revoked)."""
+
+    principal: Principal
+    expires_at: float | None
+
+
+async def resolve(
     session: AsyncSession, settings: Settings, credential: str, *, via: str
-) -> Principal | None:
-    """The principal of a bearer token or API key; None if it is not valid (any reason)."""
+) -> Resolved | None:
+    """The principal of a bearer token or API key, and its expiry; None if it is not valid
+    (any reason)."""
     if api_keys.looks_like_key(credential):
         # The cookie only ever holds a token we issued at login.
         prefix = api_keys.parse_prefix(credential) if via != "cookie" else None
@@ -143,12 +153,21 @@ async def resolve_credential(
         ).first()
         if row is None or not api_keys.key_matches(credential, row.ApiKey.key_hash):
             return None
-        return _principal(row.User, "api_key")
-    user_id = tokens.read_access_token(settings, credential)
-    if user_id is None:
+        return Resolved(_principal(row.User, "api_key"), None)
+    claims = tokens.read_access_claims(settings, credential)
+    if claims is None:
         return None
+    user_id, expires_at = claims
     user = await session.get(User, user_id)
-    return None if user is None else _principal(user, via)
+    return None if user is None else Resolved(_principal(user, via), float(expires_at))
+
+
+async def resolve_credential(
+    session: AsyncSession, settings: Settings, credential: str, *, via: str
+) -> Principal | None:
+    """The principal of a bearer token or API key; None if it is not valid (any reason)."""
+    resolved = await resolve(session, settings, credential, via=via)
+    return None if resolved is None else resolved.principal
 
 
 # -- synchronous helpers for the command line ----------------------------------------------

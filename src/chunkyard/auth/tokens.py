@@ -31,6 +31,13 @@ def create_access_token(
 
 def read_access_token(settings: Settings, token: str) -> uuid.UUID | None:
     """The user id of a valid, unexpired token of ours; None for anything else."""
+    claims = read_access_claims(settings, token)
+    return None if claims is None else claims[0]
+
+
+def read_access_claims(settings: Settings, token: str) -> tuple[uuid.UUID, int] | None:
+    """The user id and expiry (Unix time) of a valid, unexpired token of ours; None for
+    anything else."""
     try:
         claims = jwt.decode(
             token,
@@ -44,6 +51,6 @@ def read_access_token(settings: Settings, token: str) -> uuid.UUID | None:
     if claims.get("typ") != TOKEN_TYPE:
         return None
     try:
-        return uuid.UUID(str(claims["sub"]))
-    except ValueError:
+        return uuid.UUID(str(claims["sub"])), int(claims["exp"])
+    except (ValueError, TypeError):
         return None

@@ -12,30 +12,44 @@ used first out; in Redis, under `chunkyard:preview:{user_id}:{key}` with a TTL.
 
 A preview of a stored document is read, extracted and chunked by `documents.chunking`, the
 code a chunking job runs, so it is exactly what a job would store for the document.
+
+Previews and comparisons are computed in a `ChunkingPool`: worker processes (one per CPU),
+so that chunking uses every core and never competes with the event loop for the GIL. The
+work functions (`run_preview`, `run_document_preview`, `run_compare`) are plain module-level
+functions of picklable arguments and results; they raise the same errors in a worker as in
+process (domain errors keep their status and code through pickling). Where processes cannot
+be started, the pool runs the same functions in threads.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
 import math
+import multiprocessing
+import os
+import signal
 import threading
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import anyio
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import chunkyard
-from chunkyard.api.errors import Conflict, Invalid, PayloadTooLarge
+from chunkyard.api.errors import Conflict, Invalid, PayloadTooLarge, Unavailable
 from chunkyard.auth.service import Principal
-from chunkyard.core.compare import SMALL_FRACTION, clean_end
+from chunkyard.core.compare import SMALL_FRACTION, clean_end, compare, pick_recommendation
 from chunkyard.core.pipeline import document_from_text
 from chunkyard.core.registry import create_strategy
 from chunkyard.core.types import Chunk, Document
@@ -118,6 +132,16 @@ class PreviewCache(Protocol):
     async def put(self, user: uuid.UUID, key: str, result: PreviewResult) -> None: ...
 
 
+class _UserEntries:
+    """One user's cached results, least recently used first, and the characters they hold."""
+
+    __slots__ = ("entries", "held")
+
+    def __init__(self) -> None:
+        self.entries: OrderedDict[str, tuple[PreviewResult, int]] = OrderedDict()
+        self.held = 0
+
+
 class MemoryPreviewCache:
     """Per-user LRU caches of preview results, bounded per user and in number of users."""
 
@@ -130,30 +154,37 @@ class MemoryPreviewCache:
         self.entries_per_user = entries_per_user
         self.chars_per_user = chars_per_user
         self.max_users = max_users
-        self._users: OrderedDict[uuid.UUID, OrderedDict[str, PreviewResult]] = OrderedDict()
+        self._users: OrderedDict[uuid.UUID, _UserEntries] = OrderedDict()
         self._lock = threading.Lock()
 
     async def get(self, user: uuid.UUID, key: str) -> PreviewResult | None:
         with self._lock:
-            entries = self._users.get(user)
-            if entries is None or key not in entries:
+            cache = self._users.get(user)
+            if cache is None or key not in cache.entries:
                 return None
             self._users.move_to_end(user)
-            entries.move_to_end(key)
-            return entries[key]
+            cache.entries.move_to_end(key)
+            return cache.entries[key][0]
 
     async def put(self, user: uuid.UUID, key: str, result: PreviewResult) -> None:
-        if result.weight > self.chars_per_user:
+        # Weighed once: summing every held entry again on each put is quadratic.
+        weight = result.weight
+        if weight > self.chars_per_user:
             return
         with self._lock:
-            entries = self._users.setdefault(user, OrderedDict())
+            cache = self._users.get(user)
+            if cache is None:
+                cache = self._users[user] = _UserEntries()
             self._users.move_to_end(user)
-            entries[key] = result
-            entries.move_to_end(key)
-            held = sum(r.weight for r in entries.values())
-            while len(entries) > self.entries_per_user or held > self.chars_per_user:
-                _, dropped = entries.popitem(last=False)
-                held -= dropped.weight
+            replaced = cache.entries.pop(key, None)
+            if replaced is not None:
+                cache.held -= replaced[1]
+            cache.entries[key] = (result, weight)
+            cache.held += weight
+            while (len(cache.entries) > self.entries_per_user
+                   or cache.held > self.chars_per_user):
+                _, (_, dropped) = cache.entries.popitem(last=False)
+                cache.held -= dropped
             while len(self._users) > self.max_users:
                 self._users.popitem(last=False)
 
@@ -227,12 +258,15 @@ def make_preview_cache(redis: RedisClient | None) -> PreviewCache:
 
 @dataclass(frozen=True, slots=True)
 class StoredDocument:
-    """What a preview needs of a stored document: where its file is, its name and digest."""
+    """What a preview needs of a stored document: where its file is, its name and digest,
+    and the longest text a preview of it takes (fixed where the request is served, so that a
+    worker process applies the server's limit)."""
 
     id: uuid.UUID
     path: Path
     filename: str
     content_sha256: str
+    max_chars: int = MAX_PREVIEW_CHARS
 
 
 async def stored_document(
@@ -242,7 +276,8 @@ async def stored_document(
     document = await get_document(session, owner, str(document_id))
     storage_path = document.storage_path or blobs.relative_blob_path(document.content_sha256)
     return StoredDocument(
-        document.id, data_dir / storage_path, document.filename, document.content_sha256
+        document.id, data_dir / storage_path, document.filename, document.content_sha256,
+        MAX_PREVIEW_CHARS,
     )
 
 
@@ -258,10 +293,10 @@ def load_stored_document(source: StoredDocument) -> Document:
             f"({exc.strerror or type(exc).__name__})",
             code="document_unreadable",
         ) from None
-    if len(document.text) > MAX_PREVIEW_CHARS:
+    if len(document.text) > source.max_chars:
         raise PayloadTooLarge(
             f"document_id: the document's text is {len(document.text)} characters, more than "
-            f"the {MAX_PREVIEW_CHARS} a preview takes; chunk it with an operation instead",
+            f"the {source.max_chars} a preview takes; chunk it with an operation instead",
         )
     return document
 
@@ -317,3 +352,194 @@ def run_document_preview(
     chunks = chunk_document(document, {"strategy": strategy, "params": params})
     elapsed_ms = (time.perf_counter() - started) * 1000.0
     return PreviewResult(chunks, _metrics(document.text, chunks, cap, elapsed_ms))
+
+
+def run_compare(
+    source: str | StoredDocument,
+    filename: str | None,
+    configs: list[dict[str, Any]],
+    max_chunks: int | None,
+) -> dict[str, Any]:
+    """Chunk a text (named `filename`) or a stored document with each configuration and
+    measure (blocking, CPU-bound): the body of a compare response."""
+    if isinstance(source, StoredDocument):
+        document = load_stored_document(source)
+    else:
+        document = document_from_text(source, filename)
+    results = compare(document, configs, max_chunks=max_chunks)
+    return {
+        "results": [r.to_dict() for r in results],
+        "recommendation": pick_recommendation(results).to_dict(),
+    }
+
+
+# -- the pool ----------------------------------------------------------------------------------
+
+T = TypeVar("T")
+
+# How long shutdown waits for a worker to finish the preview it is computing before it is
+# terminated.
+SHUTDOWN_GRACE_SECONDS = 10.0
+
+
+def cpu_count() -> int:
+    """The CPUs this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _init_worker() -> None:
+    """In each worker process: leave Ctrl-C to the server (which stops the pool), and load
+    the tokenizer and the chunking code before the first real preview."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        run_preview("Warm up. The tokenizer loads once per process.", None, "recursive", {})
+    except Exception:  # the preview that needs it will say what is wrong
+        logger.warning("chunking pool: the worker's warm-up failed", exc_info=True)
+
+
+def _ready() -> int:
+    return os.getpid()
+
+
+# Worker sets that fail to start one after another before the pool gives up on processes.
+MAX_START_FAILURES = 3
+
+
+class _Workers:
+    """One set of worker processes, and the warm-up task each ran first."""
+
+    def __init__(self, executor: ProcessPoolExecutor, warm: list[Future[int]]) -> None:
+        self.executor = executor
+        self.warm = warm
+        self.ready = False
+
+
+class ChunkingPool:
+    """Runs blocking chunking functions off the event loop: in worker processes, or in
+    threads (bounded by `limiter`) when processes cannot be started or `processes` is False.
+
+    Workers are started with "spawn" (forking a server with live threads is unsafe) when the
+    pool is made, and load the tokenizer in the background; work waits for them to be ready.
+    If they cannot start (their warm-up fails, `MAX_START_FAILURES` times in a row, before any
+    work was given to them), the pool uses threads from then on. A worker that dies later
+    (killed, out of memory, or a crash in what it ran) breaks its set: a new set is started,
+    and the work that was running is tried once more there before failing with 503.
+    """
+
+    def __init__(
+        self,
+        limiter: anyio.CapacityLimiter,
+        *,
+        workers: int | None = None,
+        processes: bool = True,
+    ) -> None:
+        self.limiter = limiter
+        self.workers = workers or cpu_count()
+        self._current: _Workers | None = None
+        self._start_failures = 0
+        self._lock = threading.Lock()
+        if processes:
+            self._current = self._start()
+
+    @property
+    def uses_processes(self) -> bool:
+        return self._current is not None
+
+    def pids(self) -> list[int]:
+        """The worker processes' ids (empty in thread mode)."""
+        current = self._current
+        procs = getattr(current.executor, "_processes", None) if current else None
+        return sorted(int(pid) for pid in procs or {})
+
+    def _start(self) -> _Workers | None:
+        try:
+            executor = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker,
+            )
+            # One task per worker: each finds no idle worker and starts one more.
+            warm = [executor.submit(_ready) for _ in range(self.workers)]
+        except Exception as exc:  # no semaphores, no fork/exec, resource limits...
+            logger.warning("chunking pool: worker processes cannot be started, using "
+                           "threads: %r", exc)
+            return None
+        return _Workers(executor, warm)
+
+    def _replace(self, broken: _Workers, *, started: bool) -> None:
+        """After `broken` broke: new workers, or threads after too many failed starts."""
+        with self._lock:
+            if self._current is not broken:
+                return  # replaced already, by whoever saw it break first
+            self._start_failures = 0 if started else self._start_failures + 1
+            if self._start_failures >= MAX_START_FAILURES:
+                logger.warning("chunking pool: worker processes do not start; using threads")
+                self._current = None
+            else:
+                logger.warning("chunking pool: %s; starting new workers",
+                               "a worker process died" if started else "the workers did not start")
+                self._current = self._start()
+        broken.executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _wait_ready(self, workers: _Workers) -> bool:
+        """Wait for `workers` to be up; False if they broke while starting (replaced)."""
+        if workers.ready:
+            return True
+        try:
+            # Shielded: a cancelled request must not cancel the shared warm-up tasks.
+            await asyncio.shield(asyncio.gather(*map(asyncio.wrap_future, workers.warm)))
+        except BrokenProcessPool:
+            self._replace(workers, started=False)
+            return False
+        workers.ready = True
+        return True
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args)` in a worker process (or a thread); its result, or what it raised."""
+        retried = False
+        while True:
+            workers = self._current
+            if workers is None:
+                return await anyio.to_thread.run_sync(fn, *args, limiter=self.limiter)
+            if not await self._wait_ready(workers):
+                continue
+            try:
+                return await asyncio.wrap_future(workers.executor.submit(fn, *args))
+            except BrokenProcessPool:
+                self._replace(workers, started=True)
+                if retried:
+                    raise Unavailable(
+                        "the chunking worker stopped while computing this request; try again",
+                        code="chunking_unavailable",
+                    ) from None
+                retried = True
+            except RuntimeError as exc:  # submitted just as a broken set was shut down
+                if "shutdown" not in str(exc) or self._current is workers:
+                    raise
+
+    async def shutdown(self) -> None:
+        """Stop the workers (each finishes the preview it is on, for up to a grace period);
+        no child process is left."""
+        with self._lock:
+            current, self._current = self._current, None
+        if current is not None:
+            await anyio.to_thread.run_sync(_stop, current.executor, SHUTDOWN_GRACE_SECONDS)
+
+
+def _stop(executor: ProcessPoolExecutor, grace: float) -> None:
+    processes = list((getattr(executor, "_processes", None) or {}).values())
+    executor.shutdown(wait=False, cancel_futures=True)
+    deadline = time.monotonic() + grace
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            logger.warning("chunking pool: terminating worker %s", process.pid)
+            process.terminate()
+            process.join(5)
+            if process.is_alive():
+                process.kill()
+                process.join()
+    executor.shutdown(wait=True)

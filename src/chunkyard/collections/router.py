@@ -1,13 +1,12 @@
 """Routes: collections (CRUD), and chunking without storage (strategies, preview, recommend,
-compare) of a text or a stored document. Chunking is CPU work and runs in worker threads,
-never on the event loop.
+compare) of a text or a stored document. Chunking is CPU work and runs in the app's chunking
+pool (worker processes; threads where processes cannot run), never on the event loop.
 """
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -20,12 +19,13 @@ from chunkyard.auth.service import Principal
 from chunkyard.collections import service
 from chunkyard.collections.preview import (
     MAX_PREVIEW_CHARS,
+    ChunkingPool,
     PreviewCache,
     PreviewResult,
     StoredDocument,
     cache_key,
     document_cache_key,
-    load_stored_document,
+    run_compare,
     run_document_preview,
     run_preview,
     stored_document,
@@ -45,11 +45,9 @@ from chunkyard.collections.schemas import (
     RecommendResponse,
     StrategyOut,
 )
-from chunkyard.core.compare import compare, pick_recommendation
-from chunkyard.core.pipeline import document_from_text
 from chunkyard.core.recommend import recommend as recommend_strategy
 from chunkyard.core.registry import list_strategies
-from chunkyard.core.types import Chunk, Document
+from chunkyard.core.types import Chunk
 from chunkyard.settings import Settings
 
 router = APIRouter(prefix="/collections", tags=["collections"], responses=ERROR_RESPONSES)
@@ -64,6 +62,11 @@ CHUNKING_THREADS = max(2, os.cpu_count() or 2)
 def chunking_limiter(request: Request) -> anyio.CapacityLimiter:
     limiter: anyio.CapacityLimiter = request.app.state.chunking_limiter
     return limiter
+
+
+def chunking_pool(request: Request) -> ChunkingPool:
+    pool: ChunkingPool = request.app.state.chunking_pool
+    return pool
 
 
 # -- collections ------------------------------------------------------------------------------
@@ -153,6 +156,7 @@ async def _stored_document(
 _PREVIEW_ERRORS: dict[int | str, dict[str, Any]] = {
     409: ERROR_RESPONSES[400] | {"description": "The document's stored file cannot be read"},
     413: ERROR_RESPONSES[400] | {"description": "The text is too long for a preview"},
+    503: ERROR_RESPONSES[400] | {"description": "A chunking worker stopped; try again"},
 }
 
 
@@ -163,27 +167,26 @@ async def preview(body: PreviewRequest, request: Request, user: CurrentUser) -> 
     if body.text is not None:
         _check_size(body.text)
     valid = service.validate_config(body.strategy, body.params, user, field="")
-    compute: Callable[[], PreviewResult]
+    source: StoredDocument | None = None
     if body.document_id is not None:
         source = await _stored_document(request, user, body.document_id)
         key = document_cache_key(
             source.content_sha256, source.filename, valid.strategy, valid.params
         )
-
-        def compute() -> PreviewResult:
-            return run_document_preview(source, valid.strategy, valid.params)
     else:
-        text = body.text or ""
-        key = cache_key(text, body.filename, valid.strategy, valid.params)
-
-        def compute() -> PreviewResult:
-            return run_preview(text, body.filename, valid.strategy, valid.params)
+        key = cache_key(body.text or "", body.filename, valid.strategy, valid.params)
 
     cache: PreviewCache = request.app.state.preview_cache
     result = await cache.get(user.id, key)
     cached = result is not None
     if result is None:
-        result = await anyio.to_thread.run_sync(compute, limiter=chunking_limiter(request))
+        pool = chunking_pool(request)
+        if source is not None:
+            result = await pool.run(run_document_preview, source, valid.strategy, valid.params)
+        else:
+            result = await pool.run(
+                run_preview, body.text or "", body.filename, valid.strategy, valid.params
+            )
         await cache.put(user.id, key, result)
     return _preview_response(result, body.max_chunks, cached)
 
@@ -225,23 +228,10 @@ async def compare_configs(
         service.validate_config(c.strategy, c.params, user, field=f"configs[{i}]").to_dict()
         for i, c in enumerate(body.configs)
     ]
-    load: Callable[[], Document]
+    source: str | StoredDocument = body.text or ""
     if body.document_id is not None:
         source = await _stored_document(request, user, body.document_id)
-
-        def load() -> Document:
-            return load_stored_document(source)
-    else:
-        text = body.text or ""
-
-        def load() -> Document:
-            return document_from_text(text, body.filename)
-
-    def run() -> tuple[list[Any], dict[str, Any]]:
-        results = compare(load(), configs, max_chunks=body.max_chunks)
-        return results, pick_recommendation(results).to_dict()
-
-    results, pick = await anyio.to_thread.run_sync(run, limiter=chunking_limiter(request))
-    return CompareResponse.model_validate(
-        {"results": [r.to_dict() for r in results], "recommendation": pick}
+    result = await chunking_pool(request).run(
+        run_compare, source, body.filename, configs, body.max_chunks
     )
+    return CompareResponse.model_validate(result)
