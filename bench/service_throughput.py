@@ -121,18 +121,30 @@ def scaled_mode(paths: list[Path], workers: int) -> tuple[float, dict[str, objec
     }
     try:
         with running_server(env) as server:
-            worker = subprocess.Popen(
-                [chunkyard_exe(), "worker", "--concurrency", str(workers)],
-                env=server.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )
+            log = Path(server.env["CHUNKYARD_DATA_DIR"]) / "worker.log"
+            with open(log, "wb") as out:
+                worker = subprocess.Popen(
+                    [chunkyard_exe(), "worker", "--concurrency", str(workers)],
+                    env=server.env, stdout=out, stderr=subprocess.STDOUT,
+                )
             try:
                 collection_id = upload_all(server, paths)
+                wait_for_worker(worker, log)  # the operation is timed, not the worker's start
                 return time_operation(server, collection_id)
             finally:
                 worker.terminate()
                 worker.wait(timeout=60)
     finally:
         asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def wait_for_worker(worker: subprocess.Popen[bytes], log: Path) -> None:
+    """Until the worker consumes its queue (Celery logs "ready.")."""
+    deadline = time.monotonic() + 60
+    while " ready." not in log.read_text(errors="replace"):
+        if worker.poll() is not None or time.monotonic() > deadline:
+            sys.exit(f"the worker did not start:\n{log.read_text(errors='replace')[-3000:]}")
+        time.sleep(0.05)
 
 
 def embedded_mode(paths: list[Path]) -> tuple[float, dict[str, object]]:

@@ -55,8 +55,9 @@ class Settings(BaseSettings):
     # broker key (`<queue>:broker:`), so deployments (or test runs) that share a Redis never
     # see each other's messages.
     queue: str = Field(default="chunkyard", min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")
-    # Seconds a job may run: past the soft limit its operation is failed with a message
-    # saying so; at the hard limit the worker process running it is killed.
+    # Seconds a Celery task (planning an operation, or one of its parts) may run: past the
+    # soft limit its operation is failed with a message saying so; at the hard limit the
+    # worker process running it is killed.
     job_soft_time_limit: float = Field(default=3600.0, gt=0)
     job_time_limit: float = Field(default=3900.0, gt=0)
     # Redis broker: seconds before a delivered but unacknowledged message (its worker died)
@@ -69,9 +70,14 @@ class Settings(BaseSettings):
     # Retries of a job that met a transient error (database or Redis unreachable), with
     # exponential backoff; after the last one its operation is failed.
     job_max_retries: int = Field(default=10, ge=0)
-    # Jobs of one operation that may vanish (their worker killed at the hard time limit, or
-    # out of memory) before it is failed, so such a job is not delivered for ever.
+    # Jobs of one operation part that may vanish (their worker killed at the hard time limit,
+    # or out of memory) before its operation is failed, so such a job is not delivered for ever.
     job_max_attempts: int = Field(default=5, ge=1)
+    # An operation's documents are split into parts that worker processes run in parallel:
+    # at most this many documents per part, and at most this many bytes (unless one document
+    # alone is bigger). Each part is one Celery task, with the time limits above.
+    job_part_documents: int = Field(default=25, ge=1)
+    job_part_bytes: int = Field(default=2_000_000, ge=1)
 
     @model_validator(mode="after")
     def _check_secret(self) -> Settings:

@@ -1,5 +1,5 @@
 """Jobs through real Celery workers on the local Redis: chunks equal to the library's, a second
-delivery of a running operation turned away by its lease, the soft time limit, and
+delivery of a running operation turned away by its parts' leases, the soft time limit, and
 `chunkyard worker` without a broker."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from worker_helpers import (
     assert_one_correct_set_each,
     celery_service,
     collection_with_documents,
-    operation_row,
+    operation_parts,
     wait_for,
 )
 
@@ -34,21 +34,19 @@ def test_a_job_through_a_worker_stores_what_the_library_makes(
         final = wait_finished(service.api, headers, start(service.api, headers,
                                                           collection["id"])["id"])
 
-        assert final["documents_failed"] == 1
-        assert_one_correct_set_each(
-            service, documents, final | {"documents_total": 3, "documents_failed": 0}
-        )
-        row = operation_row(service.settings, final["id"])
-        assert row.attempts == 1 and row.lease_expires_at is None
+        assert_one_correct_set_each(service, documents, final, failed=1)
+        parts = operation_parts(service.settings, final["id"])
+        assert all(p.attempts == 1 and p.lease_expires_at is None for p in parts)
         assert "succeeded" in service.workers[0].log()
 
 
 def test_a_second_delivery_of_a_running_operation_does_not_run_it_twice(
     databases: dbsupport.Databases,
 ) -> None:
-    # The job (about 3 s) outlives its lease (1 s) several times: only the heartbeat keeps
-    # the second delivery, on the worker's other process, from taking it over.
-    with celery_service(databases, concurrency=2, job_lease_seconds=1.0) as service:
+    # One part (about 3 s) that outlives its lease (1 s) several times: only the heartbeat
+    # keeps the second delivery, on the worker's other process, from taking it over.
+    with celery_service(databases, concurrency=2, job_lease_seconds=1.0,
+                        job_part_documents=12, job_part_bytes=10**9) as service:
         headers, collection, documents = collection_with_documents(service, 12)
         created = start(service.api, headers, collection["id"])
         wait_for(service, headers, created["id"], done=1)
@@ -61,15 +59,17 @@ def test_a_second_delivery_of_a_running_operation_does_not_run_it_twice(
         final = wait_finished(service.api, headers, created["id"])
 
         assert_one_correct_set_each(service, documents, final)
-        assert operation_row(service.settings, created["id"]).attempts == 1
-        # The duplicate waited for the lease (and found the operation finished).
+        assert all(p.attempts == 1 for p in operation_parts(service.settings, created["id"]))
+        # The duplicates waited for the leases (and found the parts finished).
         assert "is being run by" in service.workers[0].log()
 
 
 def test_the_soft_time_limit_fails_the_operation_with_a_message(
     databases: dbsupport.Databases,
 ) -> None:
-    with celery_service(databases, job_soft_time_limit=1.0, job_time_limit=30.0) as service:
+    # One part of 12 documents (about 3 s): the time limits are a task's, so a part's.
+    with celery_service(databases, job_soft_time_limit=1.0, job_time_limit=30.0,
+                        job_part_documents=12, job_part_bytes=10**9) as service:
         headers, collection, documents = collection_with_documents(service, 12)
         created = start(service.api, headers, collection["id"])
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
+import kombu.exceptions
 import pytest
 import redis
 import redis.asyncio
@@ -20,7 +21,7 @@ import dbsupport
 from chunkyard.core.types import ChunkingError
 from chunkyard.settings import Settings
 from chunkyard.storage.engine import create_engine
-from chunkyard.worker.jobs import is_transient
+from chunkyard.worker.transient import is_transient
 
 
 def free_port() -> int:
@@ -84,6 +85,8 @@ def test_redis_errors_and_bugs() -> None:
         raise AssertionError("no error")
 
     assert is_transient(asyncio.run(redis_down()))
+    # The Celery broker unreachable (kombu wraps what its transport raised).
+    assert is_transient(kombu.exceptions.OperationalError("Error 111 connecting"))
     client = redis.Redis.from_url(dbsupport.redis_url())
     try:
         with pytest.raises(redis.exceptions.ResponseError) as wrong:

@@ -1,7 +1,8 @@
 """Operations left behind by a process that crashed are picked up when the service starts:
-the embedded runner resumes pending ones and running ones whose lease has expired (and waits
-out a live lease), counting what the dead job had already stored; with Celery, the app sends
-the running ones whose lease has expired to the workers again."""
+the embedded runner resumes pending and running ones, taking over parts whose lease has
+expired (and waiting out a live lease), counting what the dead job had already stored; with
+Celery, the app sends the running parts whose lease has expired to the workers again. An
+operation left running without parts by revision 0003's job is split into parts then."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from worker_helpers import (
     celery_service,
     collection_with_documents,
     expected_chunks,
-    operation_row,
+    operation_parts,
 )
 
 import dbsupport
@@ -29,13 +30,18 @@ from chunkyard.api.app import create_app
 from chunkyard.documents import blobs
 from chunkyard.documents.chunking import chunk_file
 from chunkyard.settings import Settings
-from chunkyard.storage.models import Collection, Document, Operation, utcnow
+from chunkyard.storage.models import Collection, Document, Operation, OperationPart, utcnow
 from chunkyard.storage.repositories import config_hash_for, replace_document_chunks
 from chunkyard.worker.jobs import CHUNKER_VERSION
 
+COUNTERS = ("documents_done", "documents_failed", "chunks_created")
 
-def left_behind(settings: Settings, collection_id: str, **fields: Any) -> str:
-    """An operation over the collection as a crashed process would leave it."""
+
+def left_behind(settings: Settings, collection_id: str,
+                part: dict[str, Any] | None = None, **fields: Any) -> str:
+    """An operation over the collection as a crashed process would leave it; with `part`, it
+    has one part (those fields) over all the collection's documents, which counted what the
+    operation counted."""
 
     async def insert(session: AsyncSession) -> str:
         owner = await session.scalar(
@@ -44,6 +50,14 @@ def left_behind(settings: Settings, collection_id: str, **fields: Any) -> str:
                               config=CONFIG, created_at=utcnow(), **fields)
         session.add(operation)
         await session.flush()
+        if part is not None:
+            documents = await session.scalars(
+                select(Document.id).where(Document.collection_id == uuid.UUID(collection_id))
+                .order_by(Document.id))
+            counted = {name: fields[name] for name in COUNTERS if name in fields}
+            session.add(OperationPart(
+                operation_id=operation.id, number=0,
+                document_ids=[str(d) for d in documents.all()], **counted, **part))
         return str(operation.id)
 
     return in_db(settings, insert)
@@ -82,48 +96,69 @@ def test_the_embedded_runner_resumes_what_a_crashed_process_left(
     with TestClient(create_app(settings)) as client:
         api = Api("sqlite", settings, client)
         service = _Service(api, settings)
-        made = [collection_with_documents(service, 3, paragraphs=200) for _ in range(3)]
+        made = [collection_with_documents(service, 3, paragraphs=200) for _ in range(4)]
     past, soon = utcnow() - timedelta(minutes=5), utcnow() + timedelta(seconds=2)
-    (_, pending_in, docs_a), (_, expired_in, docs_b), (_, live_in, docs_c) = made
+    (_, pending_in, _), (_, expired_in, docs_b), (_, live_in, _), (_, legacy_in, docs_d) = made
     pending = left_behind(settings, pending_in["id"])
-    expired = left_behind(settings, expired_in["id"], status="running", attempts=1,
-                          lease_owner="crashed:1:x", lease_expires_at=past,
-                          documents_total=3, documents_done=2, chunks_created=999)
+    # Its part's job died after storing one document (and counting nonsense).
+    expired = left_behind(settings, expired_in["id"], status="running", documents_total=3,
+                          documents_done=2, chunks_created=999,
+                          part={"status": "running", "attempts": 1,
+                                "lease_owner": "crashed:1:x", "lease_expires_at": past})
     chunked_by(settings, docs_b[0], expired)
     stored_at = chunked_at(settings, docs_b[0]["id"])
-    live = left_behind(settings, live_in["id"], status="running", attempts=1,
-                       lease_owner="elsewhere:1:y", lease_expires_at=soon)
+    live = left_behind(settings, live_in["id"], status="running", documents_total=3,
+                       part={"status": "running", "attempts": 1,
+                             "lease_owner": "elsewhere:1:y", "lease_expires_at": soon})
+    # Revision 0003's job ran it (no parts) and died after storing one document.
+    legacy = left_behind(settings, legacy_in["id"], status="running", documents_total=3,
+                         documents_done=2, chunks_created=999)
+    chunked_by(settings, docs_d[0], legacy)
 
     with TestClient(create_app(settings)) as client:
         service = _Service(Api("sqlite", settings, client), settings)
-        results = {name: wait_finished(service.api, headers, operation_id)
-                   for name, operation_id, (headers, _, _) in
-                   [("pending", pending, made[0]), ("expired", expired, made[1]),
-                    ("live", live, made[2])]}
+        results = {
+            name: wait_finished(service.api, headers, operation_id)
+            for name, operation_id, (headers, _, _) in zip(
+                ("pending", "expired", "live", "legacy"), (pending, expired, live, legacy),
+                made, strict=True)
+        }
 
-    for name, documents in [("pending", docs_a), ("expired", docs_b), ("live", docs_c)]:
+    for name, (_, _, documents) in zip(results, made, strict=True):
         assert_one_correct_set_each(service, documents, results[name])
-    # The dead job's document counts once, with its chunks, and is not chunked again.
-    assert results["expired"]["chunks_created"] == sum(
-        len(expected_chunks(settings, d)) for d in docs_b)
+    # The dead jobs' documents count once, with their chunks, and are not chunked again.
+    for name, documents in (("expired", docs_b), ("legacy", docs_d)):
+        assert results[name]["chunks_created"] == sum(
+            len(expected_chunks(settings, d)) for d in documents)
     assert chunked_at(settings, docs_b[0]["id"]) == stored_at
-    assert operation_row(settings, expired).attempts == 2
-    assert operation_row(settings, live).attempts == 2  # taken over once its lease expired
+    (part,) = operation_parts(settings, expired)
+    assert part.attempts == 2
+    (part,) = operation_parts(settings, live)
+    assert part.attempts == 2  # taken over once its lease expired
 
 
-def test_the_app_sends_operations_whose_worker_was_lost_again(
+def test_the_app_sends_parts_whose_worker_was_lost_again(
     databases: dbsupport.Databases,
 ) -> None:
     with celery_service(databases, job_lease_seconds=2.0) as service:
         headers, collection, documents = collection_with_documents(service, 3, paragraphs=200)
-        lost = left_behind(service.settings, collection["id"], status="running", attempts=1,
-                           lease_owner="crashed:1:x", lease_expires_at=utcnow())
-        # A message that no broker holds any more: only the app's start finds it.
+        legacy_headers, legacy_in, legacy_documents = collection_with_documents(
+            service, 2, paragraphs=200)
+        lost = left_behind(service.settings, collection["id"], status="running",
+                           documents_total=3,
+                           part={"status": "running", "attempts": 1,
+                                 "lease_owner": "crashed:1:x", "lease_expires_at": utcnow()})
+        legacy = left_behind(service.settings, legacy_in["id"], status="running",
+                             documents_total=2)
+        # Messages that no broker holds any more: only the app's start finds them.
         with TestClient(create_app(service.settings)):
             final = wait_finished(service.api, headers, lost)
+            legacy_final = wait_finished(service.api, legacy_headers, legacy)
 
         assert_one_correct_set_each(service, documents, final)
-        assert operation_row(service.settings, lost).attempts == 2
+        (part,) = operation_parts(service.settings, lost)
+        assert part.attempts == 2
+        assert_one_correct_set_each(service, legacy_documents, legacy_final)
 
 
 class _Service:

@@ -1,6 +1,6 @@
 """Factories for the worker tests: a Celery-backed service with its workers, documents that
-take a while to chunk, what the library makes of a document, and a TCP proxy that can cut a
-worker off from its database."""
+take a while to chunk, an operation's parts and the processes running them, what the library
+makes of a document, and a TCP proxy that can cut a worker off from its database."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from chunkyard.documents import blobs
 from chunkyard.documents.chunking import chunk_file
 from chunkyard.settings import Settings
 from chunkyard.storage import migrate
-from chunkyard.storage.models import Chunk, Document, Operation
+from chunkyard.storage.models import Chunk, Document, Operation, OperationPart
 
 CONFIG = {"strategy": "recursive", "params": {"chunk_size": 128}}
 
@@ -112,6 +112,37 @@ def operation_row(settings: Settings, operation_id: str) -> Operation:
     return in_db(settings, read)
 
 
+def operation_parts(settings: Settings, operation_id: str) -> list[OperationPart]:
+    """The operation's parts, in order."""
+
+    async def read(session: AsyncSession) -> list[OperationPart]:
+        found = await session.scalars(
+            select(OperationPart).where(OperationPart.operation_id == uuid.UUID(operation_id))
+            .order_by(OperationPart.number))
+        return list(found.all())
+
+    return in_db(settings, read)
+
+
+def lease_pid(owner: str | None) -> int:
+    """The process named in a lease (`host:pid:unique`)."""
+    assert owner is not None
+    return int(owner.split(":")[1])
+
+
+def running_part(settings: Settings, operation_id: str, done: int = 1,
+                 timeout: float = 30.0) -> OperationPart:
+    """A part of the operation that is running and has counted `done` documents already."""
+    deadline = time.monotonic() + timeout
+    while True:
+        parts = operation_parts(settings, operation_id)
+        for part in parts:
+            if part.status == "running" and part.documents_done >= done:
+                return part
+        assert time.monotonic() < deadline, [(p.status, p.documents_done) for p in parts]
+        time.sleep(0.02)
+
+
 def stored_chunks(settings: Settings, document_id: str) -> list[tuple[int, str, int, int, int]]:
     async def read(session: AsyncSession) -> list[tuple[int, str, int, int, int]]:
         rows = await session.execute(
@@ -135,9 +166,10 @@ def expected_chunks(
 
 
 def assert_one_correct_set_each(
-    service: Service, documents: list[dict[str, Any]], final: dict[str, Any]
+    service: Service, documents: list[dict[str, Any]], final: dict[str, Any], failed: int = 0
 ) -> None:
-    """Every document has exactly the library's chunks, once; the counters add up."""
+    """Every document has exactly the library's chunks, once; the counters add up (with
+    `failed` more documents that failed)."""
     total = 0
     for document in documents:
         stored = stored_chunks(service.settings, document["id"])
@@ -151,9 +183,16 @@ def assert_one_correct_set_each(
 
         assert in_db(service.settings, count) == len(stored)
     assert final["status"] == "completed", final
-    assert final["documents_total"] == final["documents_done"] == len(documents), final
-    assert final["documents_failed"] == 0, final
+    assert final["documents_total"] == len(documents) + failed, final
+    assert final["documents_done"] == len(documents), final
+    assert final["documents_failed"] == failed, final
     assert final["chunks_created"] == total, final
+    # The operation's counters are its parts' counters, added up.
+    parts = operation_parts(service.settings, final["id"])
+    assert parts and all(p.status == "completed" for p in parts), parts
+    assert sum(p.documents_done for p in parts) == final["documents_done"]
+    assert sum(p.documents_failed for p in parts) == final["documents_failed"]
+    assert sum(p.chunks_created for p in parts) == final["chunks_created"]
 
 
 class TcpProxy:

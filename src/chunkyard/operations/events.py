@@ -18,6 +18,8 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol
 
+from sqlalchemy import Row
+
 from chunkyard.operations.schemas import OperationOut
 from chunkyard.storage.models import Operation, OperationStatus
 
@@ -33,8 +35,16 @@ LISTENER_BACKLOG = 64
 Event = dict[str, Any]
 
 
-def event_for(operation: Operation | OperationOut) -> Event:
-    """The event that tells a listener the operation's current state."""
+# The columns of `operations` that an event carries: a job builds its events from the
+# `UPDATE ... RETURNING` of its own writes instead of reading the row again.
+EVENT_COLUMNS: tuple[Any, ...] = tuple(
+    Operation.__table__.c[name] for name in OperationOut.model_fields
+)
+
+
+def event_for(operation: Operation | OperationOut | Row[Any]) -> Event:
+    """The event that tells a listener the operation's current state (from the row, the
+    body, or a result row of `EVENT_COLUMNS`)."""
     body = OperationOut.model_validate(operation).model_dump(mode="json")
     status = str(body["status"])
     return {"type": status if status in FINAL_STATUSES else "progress", "operation": body}

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 from uuid import UUID
 
-from sqlalchemy import Connection, Table, func, select, text, update
+from sqlalchemy import Connection, Table, func, select, text
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import URL
@@ -33,7 +33,7 @@ from sqlalchemy.sql.dml import Insert
 
 from chunkyard.storage.engine import SQLITE_WRITE_OPTION
 from chunkyard.storage.keys import PARTITION_COUNT, partition_table_name
-from chunkyard.storage.models import Base, Chunk, Document, utcnow
+from chunkyard.storage.models import Base, Chunk, utcnow
 
 CHUNK_COPY_COLUMNS = (
     "partition_key",
@@ -91,10 +91,6 @@ class StorageDialect(ABC):
     @abstractmethod
     async def begin_write(self, session: AsyncSession) -> None:
         """Prepare `session` for a write transaction (call before the transaction's first read)."""
-
-    @abstractmethod
-    async def lock_document(self, session: AsyncSession, document_id: UUID) -> Document | None:
-        """Lock a document row until the end of the transaction; return it freshly loaded."""
 
     async def migration_lock(self, connection: AsyncConnection) -> None:
         """Keep other migration runners out until the end of the transaction."""
@@ -173,18 +169,8 @@ class PostgresDialect(StorageDialect):
             await connection.execute(text(f"LOCK TABLE {names} IN SHARE MODE"))
 
     async def begin_write(self, session: AsyncSession) -> None:
-        # Row locks (`lock_document`) are all PostgreSQL needs.
+        # Row locks (an UPDATE's, or SELECT ... FOR UPDATE) are all PostgreSQL needs.
         return None
-
-    async def lock_document(self, session: AsyncSession, document_id: UUID) -> Document | None:
-        stmt = (
-            select(Document)
-            .where(Document.id == document_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-        document: Document | None = await session.scalar(stmt)
-        return document
 
     async def insert_chunks(self, session: AsyncSession, rows: Sequence[ChunkRow]) -> None:
         if not rows:
@@ -345,48 +331,37 @@ class SQLiteDialect(StorageDialect):
         if not session.in_transaction():
             await session.connection(execution_options={SQLITE_WRITE_OPTION: True})
 
-    async def lock_document(self, session: AsyncSession, document_id: UUID) -> Document | None:
-        # A write takes the database's write lock (waiting up to the busy timeout) if the
-        # transaction does not hold it yet.
-        await session.execute(
-            update(Document)
-            .where(Document.id == document_id)
-            .values(updated_at=utcnow())
-            .execution_options(synchronize_session=False)
-        )
-        stmt = (
-            select(Document)
-            .where(Document.id == document_id)
-            .execution_options(populate_existing=True)
-        )
-        document: Document | None = await session.scalar(stmt)
-        return document
-
     async def insert_chunks(self, session: AsyncSession, rows: Sequence[ChunkRow]) -> None:
         if not rows:
             return
         table = Base.metadata.tables["chunks"]
         # The composite primary key (id, partition_key) that PostgreSQL's partitioning needs
         # leaves SQLite without an auto-increment id, so ids are assigned here, under the
-        # write lock that `lock_document` took.
-        last = await session.scalar(select(func.coalesce(func.max(table.c.id), 0)))
+        # write lock that the transaction holds (see `begin_write`).
+        connection = await session.connection()
+        last = await connection.scalar(select(func.coalesce(func.max(table.c.id), 0)))
         first = int(last or 0) + 1
-        await session.execute(
-            table.insert(),
+        # Straight to the driver's executemany, the values bound by the columns' own types:
+        # SQLAlchemy's per-row parameter handling costs more than SQLite's insert itself.
+        dialect = connection.dialect
+
+        def binder(name: str) -> Any:
+            process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+            return process or (lambda value: value)
+
+        uuid, json_, timestamp = binder("document_id"), binder("metadata"), binder("created_at")
+        created_at = timestamp(utcnow())
+        columns = (*CHUNK_COPY_COLUMNS, "id", "created_at")
+        names = ", ".join(f'"{c}"' for c in columns)
+        marks = ", ".join("?" for _ in columns)
+        await connection.exec_driver_sql(
+            f"INSERT INTO chunks ({names}) VALUES ({marks})",
             [
-                {
-                    "id": first + n,
-                    "partition_key": r.partition_key,
-                    "collection_id": r.collection_id,
-                    "document_id": r.document_id,
-                    "config_id": r.config_id,
-                    "chunk_index": r.chunk_index,
-                    "text": r.text,
-                    "start_offset": r.start_offset,
-                    "end_offset": r.end_offset,
-                    "tokens": r.tokens,
-                    "metadata": r.metadata,
-                }
+                (
+                    r.partition_key, uuid(r.collection_id), uuid(r.document_id), r.config_id,
+                    r.chunk_index, r.text, r.start_offset, r.end_offset, r.tokens,
+                    json_(r.metadata), first + n, created_at,
+                )
                 for n, r in enumerate(rows)
             ],
         )

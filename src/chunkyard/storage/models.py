@@ -108,6 +108,13 @@ class OperationStatus(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
+class PartStatus(enum.StrEnum):
+    PENDING = "pending"  # no job has started it yet
+    RUNNING = "running"  # a job holds its lease (or held it and died: see `lease_expires_at`)
+    COMPLETED = "completed"
+    FAILED = "failed"  # its operation failed because of it
+
+
 def _created_at() -> Mapped[datetime]:
     return mapped_column(default=utcnow, server_default=func.now())
 
@@ -313,12 +320,50 @@ class Operation(Base):
     created_at: Mapped[datetime] = _created_at()
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
-    # The lease of the job running it (see worker/jobs.py): who holds it and until when; a
-    # running operation whose lease has expired lost its job and may be taken over.
+
+    collection: Mapped[Collection] = relationship(back_populates="operations", lazy="raise")
+    parts: Mapped[list[OperationPart]] = relationship(
+        back_populates="operation", lazy="raise", passive_deletes=True
+    )
+
+
+class OperationPart(Base):
+    """A slice of a running operation's documents, run by one job at a time (worker/jobs.py).
+
+    The operation's counters are the sum of its parts' counters: both are updated in the same
+    transactions, so a part that is taken over takes back exactly what it had counted.
+    """
+
+    __tablename__ = "operation_parts"
+    __table_args__ = (
+        # The parts of an operation, in order.
+        UniqueConstraint("operation_id", "number"),
+        CheckConstraint(
+            "status IN ('pending', 'running', 'completed', 'failed')", name="status"
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid7)
+    operation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("operations.id", ondelete="CASCADE")
+    )
+    number: Mapped[int] = mapped_column(Integer)
+    # The part's documents (ids as strings), in the order the job walks them.
+    document_ids: Mapped[list[str]] = mapped_column(JSONType)
+    status: Mapped[str] = mapped_column(
+        String(20), default=PartStatus.PENDING, server_default=PartStatus.PENDING
+    )
+    documents_done: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    documents_failed: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    chunks_created: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    # The lease of the job running it: who holds it and until when; a running part whose
+    # lease has expired lost its job and may be taken over.
     lease_owner: Mapped[str | None] = mapped_column(String(255))
     lease_expires_at: Mapped[datetime | None]
     # Jobs that started it and did not hand it back (a job that meets a transient error, or
-    # is stopped, gives its attempt back): more than `job_max_attempts` fails it.
+    # is stopped, gives its attempt back): more than `job_max_attempts` fails the operation.
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
 
-    collection: Mapped[Collection] = relationship(back_populates="operations", lazy="raise")
+    operation: Mapped[Operation] = relationship(back_populates="parts", lazy="raise")

@@ -9,13 +9,17 @@ needs no broker. The choices, and why:
   deployments or test runs sharing a Redis never take each other's messages, nor restore
   each other's unacknowledged ones with their own visibility timeout;
 - acknowledged late and rejected (requeued) when the worker process is lost, so a job whose
-  worker dies is delivered again; the job's lease (see `jobs.py`) makes a second delivery of
-  a job that is still running wait rather than run twice;
-- one message prefetched per process: jobs are long, and a prefetched one would wait behind;
-- soft and hard time limits (`CHUNKYARD_JOB_SOFT_TIME_LIMIT`, `CHUNKYARD_JOB_TIME_LIMIT`);
+  worker dies is delivered again; the part's lease (see `jobs.py`) makes a second delivery of
+  a part that is still running wait rather than run twice;
+- one message prefetched per process: a prefetched part would wait behind the running one
+  while another process could take it;
+- soft and hard time limits per task (`CHUNKYARD_JOB_SOFT_TIME_LIMIT`,
+  `CHUNKYARD_JOB_TIME_LIMIT`): planning an operation, or running one of its parts;
 - Redis: unacknowledged messages come back after `CHUNKYARD_BROKER_VISIBILITY_TIMEOUT`, checked
   for often enough that a short timeout means a quick redelivery;
-- JSON only, for tasks and for what the workers accept.
+- JSON only, for tasks and for what the workers accept;
+- each pool process loads the chunking strategies and the default tokenizer when it starts
+  (`jobs.warm_up`), not in its first job.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery  # type: ignore[import-untyped]
+from celery.signals import worker_process_init  # type: ignore[import-untyped]
 
 from chunkyard.settings import Settings, get_settings
 from chunkyard.worker.tasks import register_tasks
@@ -33,7 +38,7 @@ class BrokerNotConfigured(ValueError):
 
 
 def create_celery_app(settings: Settings | None = None) -> Any:
-    """A Celery app for `settings`, with the chunking task registered."""
+    """A Celery app for `settings`, with the chunking tasks registered."""
     settings = settings or get_settings()
     broker = settings.celery_broker_url
     if not broker:
@@ -62,7 +67,14 @@ def create_celery_app(settings: Settings | None = None) -> Any:
         enable_utc=True,
     )
     register_tasks(app, settings)
+    worker_process_init.connect(_warm_up, weak=False, dispatch_uid="chunkyard-warm-up")
     return app
+
+
+def _warm_up(**_: Any) -> None:
+    from chunkyard.worker.jobs import warm_up
+
+    warm_up()
 
 
 def _transport_options(broker: str, settings: Settings) -> dict[str, Any]:

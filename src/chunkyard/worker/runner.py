@@ -7,17 +7,19 @@
   `chunkyard worker` processes consume. If the broker cannot be reached, the operation fails
   with a message saying so rather than staying pending (and blocking its collection) for ever.
 - `OperationRunner` otherwise: the job runs as an asyncio task on the app's event loop, its
-  chunking in worker threads (`run_operation`), so the event loop stays free.
+  parts one after another and its chunking in worker threads (`run_operation`), so the event
+  loop stays free. It loads the chunking strategies and tokenizer when it starts.
 
-Resuming (the job's lease, see `jobs.py`, makes it safe: an operation another live job holds
-is never run twice). On start the in-process runner resumes every operation left pending or
-running by a process that stopped or crashed; one whose lease has not expired yet is tried
-again when it would (its holder may be alive, e.g. another process on the same database).
-On shutdown it cancels its jobs: a thread that is chunking a document finishes that document
-first, its chunks are not stored, and each job releases its lease, so the next start resumes
-them at once. The Celery runner re-sends, on start, the running operations whose lease has
+Resuming (the leases on operation parts, see `jobs.py`, make it safe: a part another live
+job holds is never run twice). On start the in-process runner resumes every operation left
+pending or running by a process that stopped or crashed; a part whose lease has not expired
+yet is tried again when it would (its holder may be alive, e.g. another process on the same
+database). On shutdown it cancels its jobs: a thread that is chunking a document finishes that
+document first, its chunks are not stored, and each job releases its lease, so the next start
+resumes them at once. The Celery runner re-sends, on start, the running parts whose lease has
 expired (their worker died and their message may be gone, e.g. from a Redis that keeps
-nothing on disk); pending ones are still in the queue, and live ones are being run.
+nothing on disk), and operations left running without parts by revision 0003's job; pending
+ones are still in the queue, and live ones are being run.
 """
 
 from __future__ import annotations
@@ -28,19 +30,13 @@ import uuid
 from typing import Any, Protocol
 
 import anyio
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 
 from chunkyard.operations.events import ProgressBus
 from chunkyard.settings import Settings
-from chunkyard.storage.models import Operation, OperationStatus
-from chunkyard.worker.jobs import (
-    OperationBusy,
-    SessionFactory,
-    db_now,
-    fail_operation,
-    lease_is_free,
-    run_operation,
-)
+from chunkyard.storage.models import Operation, OperationPart, OperationStatus, PartStatus
+from chunkyard.worker.jobs import SessionFactory, fail_operation, run_operation, warm_up
+from chunkyard.worker.lease import db_now, lease_is_free
 
 logger = logging.getLogger("chunkyard.worker")
 
@@ -68,32 +64,55 @@ async def start_runner(
         runner = CeleryRunner(settings, session_factory, bus)
     else:
         runner = OperationRunner(settings, session_factory, limiter, bus=bus)
-    runner.resuming = asyncio.create_task(_resume(runner), name="resume-operations")
+    in_process = isinstance(runner, OperationRunner)
+    runner.resuming = asyncio.create_task(_resume(runner, warm=in_process),
+                                          name="resume-operations")
     return runner
 
 
-async def _resume(runner: JobRunner) -> None:
+async def _resume(runner: JobRunner, *, warm: bool) -> None:
+    if warm:  # jobs run in this process: load what they need before the first one comes
+        try:
+            await anyio.to_thread.run_sync(warm_up)
+        except Exception:
+            logger.warning("could not load the chunking strategies", exc_info=True)
     try:
         await runner.resume()
     except Exception:
         logger.warning("could not look for unfinished operations", exc_info=True)
 
 
-async def unfinished_operations(
-    session_factory: SessionFactory, *, only_expired: bool
-) -> list[uuid.UUID]:
-    """Running operations (only those with a free lease, if `only_expired`), and pending ones
-    unless `only_expired`; oldest first."""
+async def unfinished_operations(session_factory: SessionFactory) -> list[uuid.UUID]:
+    """Pending and running operations, oldest first."""
+    async with session_factory() as session:
+        found = await session.scalars(
+            select(Operation.id)
+            .where(Operation.status.in_((OperationStatus.PENDING, OperationStatus.RUNNING)))
+            .order_by(Operation.id)
+        )
+        return list(found.all())
+
+
+async def lost_work(session_factory: SessionFactory) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
+    """What no live job runs and no message may be left for: running operations without
+    parts (left by revision 0003's job), and the running parts of running operations whose
+    lease is free (their job died); oldest first."""
     async with session_factory() as session:
         now = await db_now(session)
         running = Operation.status == OperationStatus.RUNNING
-        wanted = (
-            and_(running, lease_is_free(now))
-            if only_expired
-            else or_(running, Operation.status == OperationStatus.PENDING)
+        operations = await session.scalars(
+            select(Operation.id)
+            .where(running, ~select(OperationPart.id)
+                   .where(OperationPart.operation_id == Operation.id).exists())
+            .order_by(Operation.id)
         )
-        found = await session.scalars(select(Operation.id).where(wanted).order_by(Operation.id))
-        return list(found.all())
+        parts = await session.scalars(
+            select(OperationPart.id)
+            .join(Operation, Operation.id == OperationPart.operation_id)
+            .where(running, OperationPart.status == PartStatus.RUNNING, lease_is_free(now))
+            .order_by(OperationPart.operation_id, OperationPart.number)
+        )
+        return list(operations.all()), list(parts.all())
 
 
 class OperationRunner:
@@ -124,22 +143,17 @@ class OperationRunner:
         task.add_done_callback(lambda done: self._forget(operation_id, done))
 
     async def resume(self) -> None:
-        stale = await unfinished_operations(self.session_factory, only_expired=False)
+        stale = await unfinished_operations(self.session_factory)
         if stale:
             logger.info("resuming %d unfinished operations", len(stale))
         for operation_id in stale:
             await self.start(operation_id)
 
     async def _run(self, operation_id: uuid.UUID) -> str:
-        while True:
-            try:
-                return await run_operation(
-                    self.settings, operation_id,
-                    session_factory=self.session_factory, limiter=self.limiter, bus=self.bus,
-                )
-            except OperationBusy as busy:
-                logger.info("%s; trying again in %.1f s", busy, busy.retry_after)
-                await asyncio.sleep(busy.retry_after)
+        return await run_operation(
+            self.settings, operation_id,
+            session_factory=self.session_factory, limiter=self.limiter, bus=self.bus,
+        )
 
     def _forget(self, operation_id: uuid.UUID, task: asyncio.Task[str]) -> None:
         self.tasks.pop(operation_id, None)
@@ -192,24 +206,25 @@ class CeleryRunner:
             )
 
     async def resume(self) -> None:
-        stale = await unfinished_operations(self.session_factory, only_expired=True)
-        if stale:
-            logger.info("re-sending %d operations whose worker was lost", len(stale))
-        for operation_id in stale:
-            try:
+        operations, parts = await lost_work(self.session_factory)
+        if operations or parts:
+            logger.info("re-sending %d operations and %d parts whose worker was lost",
+                        len(operations), len(parts))
+        try:
+            for operation_id in operations:
                 await self._send(operation_id)
-            except Exception:  # the broker is down: its workers will not run anything either
-                logger.warning("could not re-send operation %s", operation_id, exc_info=True)
-                return
+            for part_id in parts:
+                await self._send(part_id, part=True)
+        except Exception:  # the broker is down: its workers will not run anything either
+            logger.warning("could not re-send lost work", exc_info=True)
 
-    async def _send(self, operation_id: uuid.UUID) -> None:
-        from chunkyard.worker.tasks import TASK_NAME
+    async def _send(self, job_id: uuid.UUID, *, part: bool = False) -> None:
+        from chunkyard.worker.tasks import PART_TASK_NAME, TASK_NAME
 
+        name = PART_TASK_NAME if part else TASK_NAME
         # Publishing is blocking network I/O (kombu): off the event loop.
         await anyio.to_thread.run_sync(
-            lambda: self.app.send_task(
-                TASK_NAME, args=[str(operation_id)], queue=self.settings.queue
-            )
+            lambda: self.app.send_task(name, args=[str(job_id)], queue=self.settings.queue)
         )
 
     async def shutdown(self) -> None:

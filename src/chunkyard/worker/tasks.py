@@ -1,16 +1,22 @@
-"""The Celery task that runs a chunking job: `chunkyard.run_operation(operation_id)`.
+"""The Celery tasks that run chunking jobs (see `jobs.py`) on an event loop, a database engine
+and (with Redis) a progress bus that each worker process keeps from one task to the next:
 
-The task is `run_operation` (see `jobs.py`) in its own event loop, with Redis pub/sub for
-progress when Redis is configured. What it does with what the job hands back:
+- `chunkyard.run_operation(operation_id)` plans the operation and sends one
+  `chunkyard.run_part(part_id)` per part, so every worker process takes parts from the queue.
+  A second delivery sends the parts not finished yet again (their leases turn duplicates away);
+- `chunkyard.run_part(part_id)` runs one part.
 
-- `OperationBusy` (another live job holds the operation's lease, e.g. this is a second
-  delivery of a running job): sent again to run once that lease could have expired, so a
-  job whose worker died is taken over, and a live one is never run twice;
-- a transient error (`jobs.is_transient`: the database or Redis unreachable, a connection
+What a task does with what its job hands back:
+
+- `PartBusy` (another live job holds the part's lease, e.g. a second delivery of a running
+  part): sent again to run once that lease could have expired, so a part whose worker died is
+  taken over, and a live one is never run twice;
+- a transient error (`transient.is_transient`: the database or Redis unreachable, a connection
   broken): retried with exponential backoff and jitter, up to `CHUNKYARD_JOB_MAX_RETRIES`
   times, then the operation is failed. Bugs and bad input are never retried: the job fails
   the operation with the error's message (a bad document fails only itself);
-- the soft time limit: the operation is failed with a message saying so;
+- the soft time limit (of one task: planning, or one part): the operation is failed with a
+  message saying so;
 - anything else (a bug) fails the operation with the error, if the job did not already.
 """
 
@@ -18,78 +24,105 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import uuid
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from celery.exceptions import SoftTimeLimitExceeded  # type: ignore[import-untyped]
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from chunkyard.operations.events import RedisProgressBus
+from chunkyard.operations.events import ProgressBus, RedisProgressBus
 from chunkyard.settings import Settings
+from chunkyard.storage.engine import create_engine, create_session_factory
 from chunkyard.worker.jobs import (
-    OperationBusy,
+    PartBusy,
     fail_operation,
-    is_transient,
-    new_lease_owner,
-    run_operation,
+    fail_part,
+    plan_operation,
+    run_part,
 )
+from chunkyard.worker.lease import SessionFactory, new_lease_owner
+from chunkyard.worker.transient import is_transient
 
 logger = logging.getLogger("chunkyard.worker")
 
 TASK_NAME = "chunkyard.run_operation"
+PART_TASK_NAME = "chunkyard.run_part"
 # Retry delays: 1, 2, 4, ... seconds, at most two minutes, each scaled by a random 0.5-1.0.
 RETRY_BACKOFF = 1.0
 RETRY_BACKOFF_MAX = 120.0
 
+T = TypeVar("T")
+Fail = Callable[[str], None]
+
 
 def register_tasks(app: Any, settings: Settings) -> None:
-    """Register the chunking task on `app`; it runs with `settings`."""
+    """Register the chunking tasks on `app`; they run with `settings`."""
+    options: dict[str, Any] = {
+        "bind": True, "ignore_result": True, "acks_late": True,
+        "reject_on_worker_lost": True, "max_retries": settings.job_max_retries,
+    }
 
-    @app.task(  # type: ignore[untyped-decorator]
-        name=TASK_NAME, bind=True, ignore_result=True, acks_late=True,
-        reject_on_worker_lost=True, max_retries=settings.job_max_retries,
-    )
+    @app.task(name=TASK_NAME, **options)  # type: ignore[untyped-decorator]
     def run_operation_task(task: Any, operation_id: str) -> str:
         return execute(task, settings, operation_id)
 
+    @app.task(name=PART_TASK_NAME, **options)  # type: ignore[untyped-decorator]
+    def run_part_task(task: Any, part_id: str) -> str:
+        return execute_part(task, settings, part_id)
+
+
+def send_part(app: Any, settings: Settings, part_id: uuid.UUID) -> None:
+    app.send_task(PART_TASK_NAME, args=[str(part_id)], queue=settings.queue)
+
 
 def execute(task: Any, settings: Settings, raw_id: str) -> str:
-    """The task's body; returns the operation's status (or what happened to the job)."""
+    """The planning task's body: plan the operation, send its parts; what happened."""
+    operation_id = _parse(raw_id, "an operation")
+    if operation_id is None:
+        return "invalid"
+
+    def fail(message: str) -> None:
+        _best_effort(f"operation {operation_id}", settings, lambda sessions, bus: fail_operation(
+            settings, operation_id, message, session_factory=sessions, bus=bus))
+
     try:
-        operation_id = uuid.UUID(str(raw_id))
-    except ValueError:
-        logger.error("ignored a job for %r: not an operation id", raw_id)
+        part_ids = _run(settings, lambda sessions, bus: plan_operation(
+            settings, operation_id, session_factory=sessions, bus=bus))
+        for part_id in part_ids:
+            send_part(task.app, settings, part_id)
+    except SoftTimeLimitExceeded:
+        return _timed_out(settings, f"operation {operation_id}", fail)
+    except Exception as exc:
+        return _retry_or_fail(task, settings, exc, f"operation {operation_id}", fail)
+    return f"{len(part_ids)} parts sent"
+
+
+def execute_part(task: Any, settings: Settings, raw_id: str) -> str:
+    """The part task's body; returns its operation's status (or what happened to the job)."""
+    part_id = _parse(raw_id, "an operation part")
+    if part_id is None:
         return "invalid"
     owner = new_lease_owner()
+
+    def fail(message: str) -> None:
+        _best_effort(f"part {part_id}", settings, lambda sessions, bus: fail_part(
+            settings, part_id, message, owner=owner, session_factory=sessions, bus=bus))
+
     try:
-        return asyncio.run(_run(settings, operation_id, owner))
-    except OperationBusy as busy:
+        return _run(settings, lambda sessions, bus: run_part(
+            settings, part_id, session_factory=sessions, bus=bus, owner=owner,
+            reraise=_hand_back))
+    except PartBusy as busy:
         logger.info("%s; sent again to run in %.1f s", busy, busy.retry_after)
-        task.apply_async(args=[str(operation_id)], countdown=busy.retry_after)
+        task.apply_async(args=[str(part_id)], countdown=busy.retry_after)
         return "busy"
     except SoftTimeLimitExceeded:
-        logger.error("operation %s: stopped at the soft time limit", operation_id)
-        _fail(settings, operation_id, owner,
-              f"stopped: the job ran past its time limit of {settings.job_soft_time_limit:g} s "
-              "(CHUNKYARD_JOB_SOFT_TIME_LIMIT)")
-        return "failed"
+        return _timed_out(settings, f"part {part_id}", fail)
     except Exception as exc:
-        if not is_transient(exc):
-            # A bug: the job failed the operation if it got as far as running it (this does
-            # nothing then); the traceback goes to the worker's log.
-            _fail(settings, operation_id, owner, f"{type(exc).__name__}: {exc}")
-            raise
-        retries = int(task.request.retries or 0)
-        reason = f"{type(exc).__name__}: {exc}"
-        if retries >= settings.job_max_retries:
-            logger.error("operation %s: giving up after %d retries: %s", operation_id,
-                         retries, reason)
-            _fail(settings, operation_id, owner, f"gave up after {retries} retries: {reason}")
-            return "failed"
-        countdown = backoff(retries)
-        logger.warning("operation %s: %s; retry %d of %d in %.1f s", operation_id, reason,
-                       retries + 1, settings.job_max_retries, countdown)
-        raise task.retry(exc=exc, countdown=countdown) from exc
+        return _retry_or_fail(task, settings, exc, f"part {part_id}", fail)
 
 
 def backoff(retries: int) -> float:
@@ -97,33 +130,121 @@ def backoff(retries: int) -> float:
     return min(RETRY_BACKOFF_MAX, RETRY_BACKOFF * 2.0**retries) * random.uniform(0.5, 1.0)
 
 
+def _parse(raw_id: str, what: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(raw_id))
+    except ValueError:
+        logger.error("ignored a job for %r: not %s id", raw_id, what)
+        return None
+
+
 def _hand_back(exc: BaseException) -> bool:
     """The errors the job leaves to the task: transient ones, and the soft time limit."""
     return isinstance(exc, SoftTimeLimitExceeded) or is_transient(exc)
 
 
-async def _run(settings: Settings, operation_id: uuid.UUID, owner: str) -> str:
-    bus = RedisProgressBus.from_url(settings.redis_url) if settings.redis_url else None
-    try:
-        return await run_operation(settings, operation_id, bus=bus, owner=owner,
-                                   reraise=_hand_back)
-    finally:
-        if bus is not None:
-            await bus.close()
+def _timed_out(settings: Settings, what: str, fail: Fail) -> str:
+    logger.error("%s: stopped at the soft time limit", what)
+    fail(f"stopped: the job ran past its time limit of {settings.job_soft_time_limit:g} s "
+         "(CHUNKYARD_JOB_SOFT_TIME_LIMIT)")
+    return "failed"
 
 
-def _fail(settings: Settings, operation_id: uuid.UUID, owner: str, message: str) -> None:
-    """Fail the operation (unless another job has taken it over); best effort."""
+def _retry_or_fail(task: Any, settings: Settings, exc: Exception, what: str, fail: Fail) -> str:
+    if not is_transient(exc):
+        # A bug: the job failed the operation if it got as far as running it (this does
+        # nothing then); the traceback goes to the worker's log.
+        fail(f"{type(exc).__name__}: {exc}")
+        raise exc
+    retries = int(task.request.retries or 0)
+    reason = f"{type(exc).__name__}: {exc}"
+    if retries >= settings.job_max_retries:
+        logger.error("%s: giving up after %d retries: %s", what, retries, reason)
+        fail(f"gave up after {retries} retries: {reason}")
+        return "failed"
+    countdown = backoff(retries)
+    logger.warning("%s: %s; retry %d of %d in %.1f s", what, reason, retries + 1,
+                   settings.job_max_retries, countdown)
+    raise task.retry(exc=exc, countdown=countdown) from exc
 
-    async def fail() -> None:
-        bus = RedisProgressBus.from_url(settings.redis_url) if settings.redis_url else None
+
+Job = Callable[[SessionFactory, ProgressBus | None], Awaitable[T]]
+
+
+def _run(settings: Settings, job: Job[T]) -> T:
+    """`job(sessions, bus)` on this worker process's event loop (see `_Process`)."""
+    global _process
+    if _process is None or _process.pid != os.getpid():
+        _process = _Process(settings)  # the first task since the pool forked this process
+    return _process.run(job)
+
+
+class _Process:
+    """What a worker process keeps from one task to the next: an event loop, and on it the
+    database engine and the Redis progress bus, so a part does not pay for new connections
+    (and their first statements) each time. Any error that leaves a task closes them all,
+    as `asyncio.run` would: the next task starts afresh."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.pid = os.getpid()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.engine: AsyncEngine | None = None
+        self.sessions: SessionFactory | None = None
+        self.bus: RedisProgressBus | None = None
+
+    def run(self, job: Job[T]) -> T:
+        if self.loop is None:
+            self.loop = asyncio.new_event_loop()
+        task = self.loop.create_task(self._call(job))
         try:
-            await fail_operation(settings, operation_id, message, owner=owner, bus=bus)
-        finally:
-            if bus is not None:
-                await bus.close()
+            return self.loop.run_until_complete(task)
+        except PartBusy:
+            raise  # nothing was started
+        except BaseException:
+            # e.g. the soft time limit, raised wherever the loop was: the job is cancelled
+            # (it releases its lease) before the loop and its connections go.
+            self._close()
+            raise
 
+    async def _call(self, job: Job[T]) -> T:
+        if self.sessions is None:
+            self.engine = create_engine(self.settings)
+            self.sessions = create_session_factory(self.engine)
+        if self.bus is None and self.settings.redis_url:
+            self.bus = RedisProgressBus.from_url(self.settings.redis_url)
+        return await job(self.sessions, self.bus)
+
+    def _close(self) -> None:
+        loop, self.loop = self.loop, None
+        if loop is None:
+            return
+        try:
+            left = asyncio.all_tasks(loop)
+            for task in left:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
+            loop.run_until_complete(self._disconnect())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        except Exception:
+            logger.warning("could not close the worker's connections", exc_info=True)
+        finally:
+            self.engine = self.sessions = self.bus = None
+            loop.close()
+
+    async def _disconnect(self) -> None:
+        if self.bus is not None:
+            await self.bus.close()
+        if self.engine is not None:
+            await self.engine.dispose()
+
+
+_process: _Process | None = None
+
+
+def _best_effort(what: str, settings: Settings, job: Job[bool]) -> None:
+    """Record a failure (unless another job has taken the part over); never raises."""
     try:
-        asyncio.run(fail())
+        _run(settings, job)
     except Exception:
-        logger.exception("operation %s: could not record its failure", operation_id)
+        logger.exception("%s: could not record its failure", what)

@@ -14,6 +14,7 @@ from chunkyard.storage.repositories.chunks import (
     list_collection_chunks,
     list_document_chunks,
     replace_document_chunks,
+    store_document_chunks,
 )
 from chunkyard.storage.repositories.collections import delete_collection, delete_document
 
@@ -33,4 +34,5 @@ __all__ = [
     "list_collection_chunks",
     "list_document_chunks",
     "replace_document_chunks",
+    "store_document_chunks",
 ]

@@ -18,13 +18,21 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
-from sqlalchemy import Select, delete, func, select, tuple_
+from sqlalchemy import Select, String, Uuid, bindparam, delete, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chunkyard.core.types import Chunk as CoreChunk
 from chunkyard.storage.dialect import ChunkRow, dialect_for
 from chunkyard.storage.keys import partition_key_for
-from chunkyard.storage.models import Base, Chunk, ChunkConfig, Document, DocumentStatus, utcnow
+from chunkyard.storage.models import (
+    Base,
+    Chunk,
+    ChunkConfig,
+    Document,
+    DocumentStatus,
+    UTCDateTime,
+    utcnow,
+)
 
 T = TypeVar("T")
 
@@ -102,35 +110,79 @@ async def replace_document_chunks(
     chunker_version: str | None = None,
     content_sha256: str | None = None,
 ) -> Document:
-    """Make `chunks` the document's one set of chunks, in the caller's transaction.
+    """Make `chunks` the document's one set of chunks, in the caller's transaction, and
+    return the document as updated (see `store_document_chunks`, which this wraps after
+    storing the configuration with `ensure_chunk_config`).
 
-    Locks the document (PostgreSQL `SELECT ... FOR UPDATE`; SQLite takes its write lock),
-    deletes its old chunks, inserts the new ones (COPY on PostgreSQL), and records on the
-    document: status `chunked`, `chunk_count`, `config_hash`, `chunker_version` and
-    `chunked_sha256` (the content hash the chunks were made from; default: the document's).
-    Nothing is committed: commit the session afterwards. Because the lock is held until that
-    commit, running this twice, even at the same time, leaves exactly one set of chunks.
+    Nothing is committed: commit the session afterwards. On SQLite, call it before the
+    transaction has read anything (or after it has written), so the write lock is taken up
+    front; see `StorageDialect.begin_write`.
+    """
+    await dialect_for(session).begin_write(session)
+    document_id = document if isinstance(document, UUID) else document.id
+    config_id = await ensure_chunk_config(session, config_hash, config)
+    await store_document_chunks(
+        session, document_id, chunks, config_id=config_id, config_hash=config_hash,
+        chunker_version=chunker_version, content_sha256=content_sha256,
+    )
+    updated: Document | None = await session.scalar(
+        select(Document)
+        .where(Document.id == document_id)
+        .execution_options(populate_existing=True)
+    )
+    assert updated is not None  # locked by the UPDATE above until the caller commits
+    return updated
 
-    On SQLite, call it before the transaction has read anything (or after it has written), so
-    the write lock is taken up front; see `StorageDialect.begin_write`.
+
+async def store_document_chunks(
+    session: AsyncSession,
+    document_id: UUID,
+    chunks: Sequence[CoreChunk],
+    *,
+    config_id: int,
+    config_hash: str,
+    chunker_version: str | None = None,
+    content_sha256: str | None = None,
+    operation_id: UUID | None = None,
+) -> None:
+    """Make `chunks` the document's one set of chunks (made with the stored configuration
+    `config_id`, see `ensure_chunk_config`), in the caller's transaction: the chunking jobs'
+    path, three statements and no ORM objects.
+
+    One UPDATE records on the document what the chunks were made from (status `chunked`,
+    `chunk_count`, `config_hash`, `chunker_version`, `chunked_sha256`: the content hash the
+    chunks were made from, default the document's; `chunked_by_operation_id`: `operation_id`)
+    and locks it (a row lock on PostgreSQL; SQLite's write lock); then its old chunks are
+    deleted and the new ones inserted (COPY on PostgreSQL). Because the lock is held until
+    the caller commits, running this twice, even at the same time, leaves exactly one set of
+    chunks. Raises `DocumentNotFound` when the document does not exist (or was deleted while
+    we waited for its lock).
     """
     dialect = dialect_for(session)
     await dialect.begin_write(session)
-    document_id = document if isinstance(document, UUID) else document.id
-    locked = await dialect.lock_document(session, document_id)
+    connection = await session.connection()
+    locked = (
+        await connection.execute(
+            _RECORD_CHUNKS,
+            {
+                "p_document": document_id,
+                "p_chunk_count": len(chunks),
+                "p_config_hash": config_hash,
+                "p_chunker_version": chunker_version,
+                "p_content_sha256": content_sha256,
+                "p_chunked_at": utcnow(),
+                "p_operation": operation_id,
+            },
+        )
+    ).first()
     if locked is None:
         raise DocumentNotFound(f"document {document_id} does not exist")
-    key = locked.partition_key
-    config_id = await ensure_chunk_config(session, config_hash, config)
-    await session.execute(
-        delete(Chunk)
-        .where(Chunk.partition_key == key, Chunk.document_id == document_id)
-        .execution_options(synchronize_session=False)
-    )
-    rows = [
+    key, collection_id = int(locked.partition_key), locked.collection_id
+    await connection.execute(_DELETE_CHUNKS, {"p_key": key, "p_document": document_id})
+    await dialect.insert_chunks(session, [
         ChunkRow(
             partition_key=key,
-            collection_id=locked.collection_id,
+            collection_id=collection_id,
             document_id=document_id,
             config_id=config_id,
             chunk_index=chunk.index,
@@ -141,17 +193,34 @@ async def replace_document_chunks(
             metadata=chunk.metadata,
         )
         for chunk in chunks
-    ]
-    await dialect.insert_chunks(session, rows)
-    locked.status = DocumentStatus.CHUNKED
-    locked.chunk_count = len(rows)
-    locked.config_hash = config_hash
-    locked.chunker_version = chunker_version
-    locked.chunked_sha256 = content_sha256 or locked.content_sha256
-    locked.chunked_at = utcnow()
-    locked.error = None
-    await session.flush()
-    return locked
+    ])
+
+
+# The statements of `store_document_chunks`, built once: a job runs them for every document,
+# and building them costs more than SQLAlchemy's cached compilation of them.
+_documents = Base.metadata.tables["documents"]
+_chunks = Base.metadata.tables["chunks"]
+_RECORD_CHUNKS = (
+    _documents.update()
+    .where(_documents.c.id == bindparam("p_document"))
+    .values(
+        status=DocumentStatus.CHUNKED,
+        chunk_count=bindparam("p_chunk_count"),
+        config_hash=bindparam("p_config_hash"),
+        chunker_version=bindparam("p_chunker_version", type_=String()),
+        chunked_sha256=func.coalesce(
+            bindparam("p_content_sha256", type_=String()), _documents.c.content_sha256
+        ),
+        chunked_at=bindparam("p_chunked_at", type_=UTCDateTime()),
+        chunked_by_operation_id=bindparam("p_operation", type_=Uuid()),
+        error=None,
+    )
+    .returning(_documents.c.partition_key, _documents.c.collection_id)
+)
+_DELETE_CHUNKS = _chunks.delete().where(
+    _chunks.c.partition_key == bindparam("p_key"),
+    _chunks.c.document_id == bindparam("p_document"),
+)
 
 
 async def delete_document_chunks(session: AsyncSession, document_id: UUID) -> int:
