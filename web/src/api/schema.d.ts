@@ -2272,6 +2272,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description A chunking worker stopped; try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     recommend_api_v1_recommend_post: {
@@ -2403,6 +2412,15 @@ export interface operations {
             };
             /** @description Invalid input; `detail` names the field */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A chunking worker stopped; try again */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
