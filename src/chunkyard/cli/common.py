@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 import sys
 import traceback
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from chunkyard.core.registry import STRATEGY_NAMES
+from chunkyard.core.types import ChunkingError
+
+if TYPE_CHECKING:
+    from chunkyard.settings import Settings
 
 PROG = "chunkyard"
 
@@ -88,3 +92,20 @@ def dump_json(value: Any, stream: TextIO) -> None:
 def is_utf8(stream: TextIO) -> bool:
     encoding = (getattr(stream, "encoding", None) or "").lower().replace("-", "").replace("_", "")
     return encoding == "utf8"
+
+
+def load_settings() -> Settings:
+    """The settings from the environment; invalid ones as one `ChunkingError` line."""
+    from pydantic import ValidationError
+
+    from chunkyard.settings import get_settings
+
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        problems = []
+        for problem in exc.errors():
+            message = str(problem["msg"]).removeprefix("Value error, ")
+            field = ".".join(str(part) for part in problem["loc"])
+            problems.append(f"CHUNKYARD_{field.upper()}: {message}" if field else message)
+        raise ChunkingError("invalid settings: " + "; ".join(problems)) from exc

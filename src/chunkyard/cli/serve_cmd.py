@@ -16,7 +16,7 @@ import socket
 import sys
 from typing import TYPE_CHECKING, Any
 
-from chunkyard.cli.common import PROG, error
+from chunkyard.cli.common import PROG, error, load_settings
 from chunkyard.core.types import ChunkingError
 
 if TYPE_CHECKING:
@@ -55,22 +55,6 @@ def add_parser(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
                    help="the server's log level (default: info)")
     p.set_defaults(handler=run_serve)
 
-
-def load_settings() -> Settings:
-    """The settings from the environment; invalid ones as one `ChunkingError` line."""
-    from pydantic import ValidationError
-
-    from chunkyard.settings import get_settings
-
-    try:
-        return get_settings()
-    except ValidationError as exc:
-        problems = []
-        for problem in exc.errors():
-            message = str(problem["msg"]).removeprefix("Value error, ")
-            field = ".".join(str(part) for part in problem["loc"])
-            problems.append(f"CHUNKYARD_{field.upper()}: {message}" if field else message)
-        raise ChunkingError("invalid settings: " + "; ".join(problems)) from exc
 
 
 def bind(host: str, port: int) -> socket.socket:

@@ -15,11 +15,10 @@ import os
 import socket
 from typing import TYPE_CHECKING, Any
 
-from chunkyard.cli.common import error
-from chunkyard.core.types import ChunkingError
+from chunkyard.cli.common import error, load_settings
 
 if TYPE_CHECKING:
-    from chunkyard.settings import Settings
+    pass
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
@@ -48,25 +47,9 @@ def add_parser(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.set_defaults(handler=run_worker)
 
 
-def _settings() -> Settings:
-    """The settings from the environment; invalid ones as one `ChunkingError` line."""
-    from pydantic import ValidationError
-
-    from chunkyard.settings import get_settings
-
-    try:
-        return get_settings()
-    except ValidationError as exc:
-        problems = []
-        for problem in exc.errors():
-            message = str(problem["msg"]).removeprefix("Value error, ")
-            field = ".".join(str(part) for part in problem["loc"])
-            problems.append(f"CHUNKYARD_{field.upper()}: {message}" if field else message)
-        raise ChunkingError("invalid settings: " + "; ".join(problems)) from exc
-
 
 def run_worker(args: argparse.Namespace) -> int:
-    settings = _settings()
+    settings = load_settings()
     if not settings.celery_broker_url:
         error("no broker configured: set CHUNKYARD_REDIS_URL (or CHUNKYARD_BROKER_URL) "
               "to run workers; without one, `chunkyard serve` runs jobs itself")
