@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -11,9 +10,10 @@ from platformdirs import user_data_dir
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# The secret used when none is configured. Good enough on a developer's machine; refused in
-# production, where it would let anyone who reads this file forge session tokens.
-DEVELOPMENT_SECRET_KEY = "chunkyard-development-secret-change-me"
+# The development secret of the first release, published in its source: refused in every mode,
+# since anyone who read it could forge a session. With no secret set, auth/secret.py keeps a
+# random one in the data directory instead.
+PUBLISHED_DEVELOPMENT_SECRET = "chunkyard-development-secret-change-me"
 
 SQLITE_FILENAME = "chunkyard.db"
 # A production secret shorter than this is guessable (HS256 wants at least 256 bits).
@@ -41,7 +41,8 @@ class Settings(BaseSettings):
     database_url: str | None = None
     redis_url: str | None = None
     data_dir: Path = Field(default_factory=default_data_dir)
-    secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET_KEY)
+    # Signs session tokens. Unset: a random secret kept in `data_dir` (auth/secret.py).
+    secret_key: SecretStr | None = None
     environment: Literal["development", "production"] = "development"
     # Seconds a SQLite writer waits for the write lock before giving up.
     sqlite_busy_timeout: float = 30.0
@@ -81,14 +82,22 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_secret(self) -> Settings:
+        value = None if self.secret_key is None else self.secret_key.get_secret_value()
+        if value is not None and value.strip() == PUBLISHED_DEVELOPMENT_SECRET:
+            raise ValueError(
+                "CHUNKYARD_SECRET_KEY is the development secret published in Chunkyard's "
+                "source; unset it (a random one is kept in the data directory) or set your own"
+            )
         if self.environment == "production":
-            if self.uses_default_secret:
+            if value is None:
                 raise ValueError("CHUNKYARD_SECRET_KEY must be set in production")
-            if len(self.secret_key.get_secret_value()) < MIN_SECRET_KEY_CHARS:
+            if len(value) < MIN_SECRET_KEY_CHARS:
                 raise ValueError(
                     f"CHUNKYARD_SECRET_KEY must be at least {MIN_SECRET_KEY_CHARS} characters "
                     "in production (e.g. the output of `openssl rand -hex 32`)"
                 )
+        if value is not None and not value:
+            raise ValueError("CHUNKYARD_SECRET_KEY is empty; unset it or set a secret")
         return self
 
     @model_validator(mode="after")
@@ -112,16 +121,9 @@ class Settings(BaseSettings):
         return f"sqlite+aiosqlite:///{self.data_dir.expanduser() / SQLITE_FILENAME}"
 
     @property
-    def uses_default_secret(self) -> bool:
-        return self.secret_key.get_secret_value() == DEVELOPMENT_SECRET_KEY
-
-    def warn_if_insecure(self) -> None:
-        """Warn (in development) that the development secret is in use."""
-        if self.uses_default_secret:
-            warnings.warn(
-                "CHUNKYARD_SECRET_KEY is not set; using the development secret",
-                stacklevel=2,
-            )
+    def secret_in_data_dir(self) -> bool:
+        """True when tokens are signed with the random secret kept in `data_dir`."""
+        return self.secret_key is None
 
 
 @lru_cache(maxsize=1)

@@ -88,13 +88,17 @@ class Server:
 
 
 @contextmanager
-def serving(tmp_path: Path, data_dir: Path, name: str, **env: str) -> Iterator[Server]:
+def serving(tmp_path: Path, data_dir: Path, name: str, *, secret: str | None = SECRET,
+            **env: str) -> Iterator[Server]:
+    """`chunkyard serve` on a free port; `secret=None` leaves CHUNKYARD_SECRET_KEY unset."""
     port = free_port()
     log = tmp_path / f"{name}.stderr"
+    if secret is not None:
+        env["CHUNKYARD_SECRET_KEY"] = secret
     with log.open("wb") as err, (tmp_path / f"{name}.stdout").open("wb") as out:
         proc = subprocess.Popen(
             [EXE, "serve", "--port", str(port)], stdout=out, stderr=err, cwd=tmp_path,
-            env=serve_env(data_dir, CHUNKYARD_SECRET_KEY=SECRET, **env),
+            env=serve_env(data_dir, **env),
         )
     server = Server(proc, port, log)
     try:

@@ -43,7 +43,7 @@ def test_environment_variables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     assert settings.redis_url == "redis://localhost:6379/0"
     assert settings.data_dir == tmp_path / "data"
     assert settings.secret_key.get_secret_value() == "s3cret"
-    assert not settings.uses_default_secret
+    assert not settings.secret_in_data_dir
 
 
 def test_dotenv_file(tmp_path: Path) -> None:

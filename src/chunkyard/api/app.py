@@ -21,6 +21,7 @@ from chunkyard.api.middleware import (
 )
 from chunkyard.auth.cache import CredentialCache
 from chunkyard.auth.router import router as auth_router
+from chunkyard.auth.secret import secret_path, signing_key
 from chunkyard.chunks.router import router as chunks_router
 from chunkyard.collections.preview import ChunkingPool, make_preview_cache
 from chunkyard.collections.router import CHUNKING_THREADS, chunking_router
@@ -44,9 +45,11 @@ def create_app(settings: Settings | None = None, *, auto_migrate: bool | None = 
     """The service. `auto_migrate` (default: for SQLite only) migrates to head on start."""
     settings = settings or get_settings()
     install_log_record_factory()
-    if settings.uses_default_secret:
-        # Production refuses the default secret (Settings); in development, say so loudly.
-        logger.warning("CHUNKYARD_SECRET_KEY is not set; session tokens use the development secret")
+    # Resolved now, so the first start creates the data directory's secret (or says why it
+    # cannot) before serving, and every later request reads it from memory.
+    signing_key(settings)
+    if settings.secret_in_data_dir:
+        logger.info("session tokens are signed with the secret in %s", secret_path(settings))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -1,4 +1,4 @@
-"""Signed, expiring bearer tokens: JWTs (HS256) signed with `settings.secret_key`."""
+"""Signed, expiring bearer tokens: JWTs (HS256) signed with the service secret (auth/secret.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 
+from chunkyard.auth.secret import signing_key
 from chunkyard.settings import Settings
 
 ALGORITHM = "HS256"
@@ -26,7 +27,7 @@ def create_access_token(
         "iat": int(now.timestamp()),
         "exp": int((now + ttl).timestamp()),
     }
-    return jwt.encode(claims, settings.secret_key.get_secret_value(), algorithm=ALGORITHM)
+    return jwt.encode(claims, signing_key(settings), algorithm=ALGORITHM)
 
 
 def read_access_token(settings: Settings, token: str) -> uuid.UUID | None:
@@ -41,7 +42,7 @@ def read_access_claims(settings: Settings, token: str) -> tuple[uuid.UUID, int] 
     try:
         claims = jwt.decode(
             token,
-            settings.secret_key.get_secret_value(),
+            signing_key(settings),
             algorithms=[ALGORITHM],
             issuer=ISSUER,
             options={"require": ["sub", "exp", "iat", "iss"]},

@@ -114,9 +114,15 @@ def prepare(settings: Settings) -> str | None:
 def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from chunkyard.auth.secret import SecretFileError, signing_key
+
     settings = load_settings()
     sock = bind(args.host, args.port)
     try:
+        try:
+            signing_key(settings)  # creates the data directory's secret on the first start
+        except SecretFileError as exc:
+            raise ChunkingError(str(exc)) from exc
         password = prepare(settings)
         if password is not None:
             print(
