@@ -27,10 +27,11 @@ class SecretFileError(RuntimeError):
 
 
 def signing_key(settings: Settings) -> str:
-    """The HS256 key for `settings`: the configured secret, or the data directory's."""
+    """The HS256 key for `settings`: the configured secret, or the data directory's. Called
+    for every token; after the first call per directory it touches no file."""
     if settings.secret_key is not None:
         return settings.secret_key.get_secret_value()
-    return _data_dir_secret(settings.data_dir.expanduser().resolve())
+    return _data_dir_secret(secret_path(settings))
 
 
 def secret_path(settings: Settings) -> Path:
@@ -38,20 +39,22 @@ def secret_path(settings: Settings) -> Path:
 
 
 @lru_cache(maxsize=16)
-def _data_dir_secret(data_dir: Path) -> str:
-    """Read `data_dir/secret_key`, creating it first when absent. Cached per directory: a file
-    deleted under a running process takes effect at its restart, never half-way."""
-    path = data_dir / SECRET_FILENAME
-    try:
-        return _read(path)
-    except FileNotFoundError:
-        pass
-    try:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        _create(path)
-        return _read(path)
-    except OSError as exc:
-        raise SecretFileError(f"cannot create the secret file {path}: {exc.strerror}") from exc
+def _data_dir_secret(path: Path) -> str:
+    """The secret in `path`, created first when absent. Cached per file: a file deleted
+    under a running process takes effect at its restart, never half-way."""
+    value = _read(path)
+    if value is None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _create(path)
+        except OSError as exc:
+            raise SecretFileError(
+                f"cannot create the secret file {path}: {exc.strerror or exc}"
+            ) from exc
+        value = _read(path)
+    if value is None:
+        raise SecretFileError(f"the secret file {path} vanished as it was created")
+    return value
 
 
 def _create(path: Path) -> None:
@@ -71,26 +74,17 @@ def _create(path: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _read(path: Path) -> str:
+def _read(path: Path) -> str | None:
+    """The secret in `path` (made private if it was not); None when there is no such file."""
     try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise  # created by the caller
-    except OSError as exc:
-        raise SecretFileError(f"cannot read the secret file {path}: {exc.strerror}") from exc
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        # Readable by others means anyone on the machine could forge sessions: tighten it.
-        try:
+        if path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            # Readable by others means anyone on the machine could forge sessions.
             path.chmod(0o600)
-        except OSError as exc:
-            raise SecretFileError(
-                f"the secret file {path} is readable by other users and cannot be made "
-                f"private: {exc.strerror}"
-            ) from exc
-    try:
         value = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        return None
     except (OSError, UnicodeDecodeError) as exc:
-        raise SecretFileError(f"cannot read the secret file {path}: {exc}") from exc
+        raise SecretFileError(f"cannot use the secret file {path}: {exc}") from exc
     if len(value) < MIN_SECRET_KEY_CHARS:
         raise SecretFileError(
             f"the secret file {path} holds fewer than {MIN_SECRET_KEY_CHARS} characters; "

@@ -120,7 +120,9 @@ def run_serve(args: argparse.Namespace) -> int:
     sock = bind(args.host, args.port)
     try:
         try:
-            signing_key(settings)  # creates the data directory's secret on the first start
+            # Before the database is touched, so a bad secret file never comes after the
+            # first admin's password was shown; create_app finds the key cached.
+            signing_key(settings)
         except SecretFileError as exc:
             raise ChunkingError(str(exc)) from exc
         password = prepare(settings)
