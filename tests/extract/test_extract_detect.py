@@ -62,7 +62,7 @@ def test_docx_zip_detected_from_a_prefix_or_the_whole_file() -> None:
         ("a.hpp", "cpp"),
         ("a.cs", "csharp"),
         ("a.kt", "kotlin"),
-        ("a.sh", "bash"),
+        ("a.sh", "shell"),  # one name for shell scripts and ```sh fences
         ("a.yaml", "yaml"),
         ("Makefile", "make"),
         ("notes.txt", None),

@@ -20,17 +20,6 @@ from chunkyard.core.levels import (
 )
 from chunkyard.core.types import Document
 
-EXTENSIONS: dict[str, str] = {
-    "py": "python", "pyi": "python", "js": "javascript", "mjs": "javascript",
-    "cjs": "javascript", "jsx": "javascript", "ts": "typescript", "tsx": "typescript",
-    "java": "java", "go": "go", "rs": "rust", "c": "c", "h": "c", "cc": "cpp", "cpp": "cpp",
-    "cxx": "cpp", "hpp": "cpp", "hh": "cpp", "cs": "csharp", "rb": "ruby", "php": "php",
-    "swift": "swift", "kt": "kotlin", "kts": "kotlin", "scala": "scala", "sh": "shell",
-    "bash": "shell", "zsh": "shell", "sql": "sql", "css": "css", "scss": "css",
-    "lua": "lua", "r": "r", "pl": "perl", "dart": "dart", "ex": "elixir", "exs": "elixir",
-    "hs": "haskell", "ml": "ocaml", "jl": "julia", "vue": "javascript", "svelte": "javascript",
-}
-
 # Line starts that open a top-level definition, per language. Each pattern is anchored right
 # after a newline and uses plain alternations, so matching is linear.
 _DEFINITION_STARTS: dict[str, str] = {
@@ -53,12 +42,6 @@ _DEFINITION_STARTS: dict[str, str] = {
 }
 # Any line starting in column 0 with a word character: a fair guess for other languages.
 _GENERIC = r"[A-Za-z_]"
-
-
-def language_for(filename: str | None) -> str | None:
-    if not filename or "." not in filename:
-        return None
-    return EXTENSIONS.get(filename.rsplit(".", 1)[1].lower())
 
 
 def _definition_finder(language: str | None) -> Callable[[str, int, int], int]:

@@ -18,13 +18,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from chunkyard.core.code import EXTENSIONS, language_for
+from chunkyard.core.filekinds import MARKDOWN_EXTENSIONS, language_for, language_of_word
 
 # How much of the text is sniffed; the rest of a long document is assumed to be alike.
 SNIFF_CHARS = 64 * 1024
 
 KINDS = ("markdown", "code", "prose")
-MARKDOWN_EXTENSIONS = frozenset({"md", "markdown", "mdown", "mkd", "mkdn", "mdx"})
 
 # Share of non-blank lines that must look like code (with at least one definition) for a
 # text without a telling extension to be treated as source code.
@@ -181,11 +180,7 @@ def sniff(text: str, filename: str | None = None, *,
 def fence_language(info: str) -> str | None:
     """The language named by a fence's info string (```` ```py ```` -> "python"), or None."""
     word = info.strip().split(" ", 1)[0].strip("{}.").lower()
-    if not word:
-        return None
-    if word in EXTENSIONS:
-        return EXTENSIONS[word]
-    return word if word in EXTENSIONS.values() else None
+    return language_of_word(word) if word else None
 
 
 @dataclass(frozen=True, slots=True)

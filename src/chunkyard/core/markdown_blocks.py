@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chunkyard.core.sizing.base import WHITESPACE
+from chunkyard.core.types import Heading
 
 # Block kinds, as recorded in chunk metadata (`block_types`).
 HEADING = "heading"
@@ -63,6 +64,18 @@ def parse_blocks(text: str, lo: int = 0, hi: int | None = None) -> list[Block]:
     text of the range.
     """
     return _Parser(text, lo, len(text) if hi is None else hi).run()
+
+
+def markdown_headings(text: str) -> list[Heading]:
+    """The section headings of a markdown text (ATX and setext, outside fences, quotes and
+    lists), each `start` at its first character: the `headings` of every markdown Document.
+
+    Taken from `parse_blocks`, so the headings a recursive split sees are exactly the ones the
+    markdown strategy cuts at (two parsers once disagreed). An ATX heading with no title is
+    no section.
+    """
+    return [Heading(b.start, b.level, b.title)
+            for b in parse_blocks(text) if b.kind == HEADING and b.title]
 
 
 def _indent_columns(line: str, lead: int) -> int:
@@ -166,17 +179,21 @@ class _Parser:
         pos = self.front_matter(self.lo) if self.lo == 0 else self.lo
         hi = self.hi
         text = self.text
+        find = text.find
         while pos < hi:
             if text[pos] == "\n":
                 pos += 1
                 continue
-            nl, line = self.line_at(pos)
+            nl = find("\n", pos, hi)
+            if nl < 0:
+                nl = hi
+            line = text[pos:nl]
             stripped = line.lstrip(" \t")
-            if _is_blank(stripped):
+            if not stripped or stripped.isspace():
                 pos = nl + 1
                 continue
             lead = len(line) - len(stripped)
-            cols = _indent_columns(line, lead)
+            cols = _indent_columns(line, lead) if lead else 0
             if cols >= 4:
                 pos = self.indented_code(pos)
                 continue
@@ -336,7 +353,9 @@ class _Parser:
         return pos
 
     def setext(self, start: int, text_end: int, end: int, level: int, nl: int) -> int:
-        title = " ".join(part.strip() for part in self.text[start:text_end].split("\n"))
+        title = self.text[start:text_end]
+        title = (" ".join(part.strip() for part in title.split("\n")) if "\n" in title
+                 else title.strip())
         self.blocks.append(Block(HEADING, start, end, level=level, title=title))
         return nl + 1
 

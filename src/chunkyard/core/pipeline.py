@@ -5,27 +5,29 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from chunkyard.core.code import language_for
-from chunkyard.core.detect import MARKDOWN_EXTENSIONS
+from chunkyard.core.filekinds import language_for, text_kind_for
+from chunkyard.core.markdown_blocks import markdown_headings
 from chunkyard.core.registry import create_strategy
-from chunkyard.core.types import Chunk, Document
+from chunkyard.core.types import Chunk, ChunkingError, Document
 
 
-def document_from_text(text: str, filename: str | None = None) -> Document:
-    """A Document for raw text; the kind (markdown, code, text) is guessed from the name.
+def document_from_text(text: str, filename: str | None = None, *,
+                       kind: str | None = None) -> Document:
+    """A Document for raw text: `kind` ("markdown", "code" or "text"), else judged by the name.
 
-    Markdown gets its headings exactly as a stored `.md` file does, so chunking pasted text
-    named like a file gives what a job stores for that file.
+    The name is read through the same table of file kinds (`core.filekinds`) and the
+    markdown headings come from the same parser as for a stored file, so chunking pasted text
+    named like a file gives exactly what a job stores for that file.
     """
-    ext = filename.rsplit(".", 1)[-1].lower() if filename and "." in filename else ""
-    if ext in MARKDOWN_EXTENSIONS:
-        from chunkyard.extract.text import markdown_headings
-
+    kind = kind or text_kind_for(filename)
+    if kind == "markdown":
         return Document(text=text, kind="markdown", filename=filename,
                         headings=markdown_headings(text))
-    language = language_for(filename)
-    if language:
-        return Document(text=text, kind="code", filename=filename, language=language)
+    if kind == "code":
+        return Document(text=text, kind="code", filename=filename,
+                        language=language_for(filename))
+    if kind != "text":
+        raise ChunkingError(f"kind: {kind!r} is not one of markdown, code, text")
     return Document(text=text, kind="text", filename=filename)
 
 

@@ -23,8 +23,8 @@ import importlib.util
 from dataclasses import dataclass, field
 from typing import Any
 
-from chunkyard.core.code import language_for
-from chunkyard.core.detect import MARKDOWN_EXTENSIONS, fenced_blocks, scan, sniff
+from chunkyard.core.detect import fenced_blocks, scan, sniff
+from chunkyard.core.filekinds import MARKDOWN_EXTENSIONS, language_for
 from chunkyard.core.registry import create_strategy, list_strategies
 from chunkyard.core.types import ChunkingError
 

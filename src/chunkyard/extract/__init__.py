@@ -1,9 +1,10 @@
 """File bytes to extracted text plus structure (txt, markdown, code, HTML, PDF, DOCX)."""
 
-from chunkyard.extract.detect import detect_kind, language_for
+from chunkyard.core.filekinds import language_for
+from chunkyard.core.markdown_blocks import markdown_headings
+from chunkyard.extract.detect import detect_kind
 from chunkyard.extract.errors import ExtractionError
 from chunkyard.extract.files import extract_bytes, extract_file
-from chunkyard.extract.text import markdown_headings
 
 __all__ = [
     "ExtractionError",

@@ -4,106 +4,14 @@ from __future__ import annotations
 
 import io
 import zipfile
-from pathlib import PurePath
 
-from chunkyard.core.detect import MARKDOWN_EXTENSIONS
-
-HTML_EXTENSIONS = frozenset({"html", "htm", "xhtml"})
-# Plain-text formats whose content is never sniffed as HTML (a .txt holding markup stays text).
-TEXT_EXTENSIONS = frozenset(
-    [
-        "txt",
-        "text",
-        "log",
-        "csv",
-        "tsv",
-        "rst",
-        "adoc",
-        "asciidoc",
-        "org",
-        "tex",
-        "ini",
-        "cfg",
-        "conf",
-        "rtf",
-        "srt",
-        "vtt",
-        "properties",
-    ]
+from chunkyard.core.filekinds import (
+    HTML_EXTENSIONS,
+    MARKDOWN_EXTENSIONS,
+    TEXT_EXTENSIONS,
+    extension,
+    language_for,
 )
-
-LANGUAGES: dict[str, str] = {
-    "py": "python",
-    "pyi": "python",
-    "pyw": "python",
-    "js": "javascript",
-    "mjs": "javascript",
-    "cjs": "javascript",
-    "jsx": "javascript",
-    "ts": "typescript",
-    "mts": "typescript",
-    "cts": "typescript",
-    "tsx": "typescript",
-    "java": "java",
-    "go": "go",
-    "rs": "rust",
-    "c": "c",
-    "h": "c",
-    "cpp": "cpp",
-    "cc": "cpp",
-    "cxx": "cpp",
-    "hpp": "cpp",
-    "hh": "cpp",
-    "hxx": "cpp",
-    "cs": "csharp",
-    "rb": "ruby",
-    "php": "php",
-    "swift": "swift",
-    "kt": "kotlin",
-    "kts": "kotlin",
-    "scala": "scala",
-    "sh": "bash",
-    "bash": "bash",
-    "zsh": "bash",
-    "sql": "sql",
-    "css": "css",
-    "scss": "scss",
-    "less": "less",
-    "yaml": "yaml",
-    "yml": "yaml",
-    "toml": "toml",
-    "json": "json",
-    "xml": "xml",
-    "lua": "lua",
-    "r": "r",
-    "pl": "perl",
-    "pm": "perl",
-    "dart": "dart",
-    "ex": "elixir",
-    "exs": "elixir",
-    "erl": "erlang",
-    "hs": "haskell",
-    "ml": "ocaml",
-    "clj": "clojure",
-    "vue": "vue",
-    "svelte": "svelte",
-    "ps1": "powershell",
-    "tf": "hcl",
-    "proto": "protobuf",
-    "graphql": "graphql",
-}
-
-# Extension-less file names that are code by convention.
-LANGUAGE_BY_NAME: dict[str, str] = {
-    "dockerfile": "dockerfile",
-    "containerfile": "dockerfile",
-    "makefile": "make",
-    "gnumakefile": "make",
-    "cmakelists.txt": "cmake",
-    "jenkinsfile": "groovy",
-    "rakefile": "ruby",
-    "gemfile": "ruby",
-}
 
 # Checked in order; the first prefix that matches names the content.
 _SIGNATURES: tuple[tuple[bytes, str], ...] = (
@@ -135,19 +43,6 @@ _SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"fLaC", "FLAC audio"),
     (b"{\\rtf", ""),  # RTF is text; extracted as is
 )
-
-
-def extension(filename: str) -> str:
-    """The lower-cased extension of `filename` without the dot, "" when there is none."""
-    return PurePath(filename).suffix.lower().lstrip(".")
-
-
-def language_for(filename: str) -> str | None:
-    """The programming language of a source file, judged by its name; None for non-code."""
-    name = PurePath(filename).name.lower()
-    if name in LANGUAGE_BY_NAME:
-        return LANGUAGE_BY_NAME[name]
-    return LANGUAGES.get(extension(filename))
 
 
 def binary_type(head: bytes) -> str | None:

@@ -27,8 +27,8 @@ from typing import Any
 from pydantic import Field
 
 from chunkyard.core import markdown_blocks as mb
-from chunkyard.core.code import language_for
 from chunkyard.core.detect import fence_language, sniff
+from chunkyard.core.filekinds import language_for
 from chunkyard.core.params import BaseParams
 from chunkyard.core.registry import create_strategy, register
 from chunkyard.core.strategy import Region, Span, Strategy

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import Field
 
 from chunkyard.core import markdown_blocks as mb
-from chunkyard.core.code import EXTENSIONS
+from chunkyard.core.filekinds import language_of_word
 from chunkyard.core.levels import LINE, PARAGRAPH, PROSE_LEVELS, WORD, Level
 from chunkyard.core.params import BaseParams
 from chunkyard.core.registry import register
@@ -28,7 +28,6 @@ from chunkyard.core.strategy import Region, Span, Strategy
 # Blocks that are cut inside only when they alone exceed the cap: rather a heading alone in a
 # chunk than a code block or table split to keep the heading with it.
 _KEEP_WHOLE = frozenset({mb.CODE, mb.TABLE})
-_LANGUAGES = frozenset(EXTENSIONS.values())
 
 
 class MarkdownParams(BaseParams):
@@ -121,9 +120,7 @@ def _levels(block: mb.Block) -> Sequence[Level]:
 
 def _fence_language(info: str) -> str | None:
     word = info.split(maxsplit=1)[0].strip("{}.").lower() if info else ""
-    if word in _LANGUAGES:
-        return word
-    return EXTENSIONS.get(word)
+    return language_of_word(word) if word else None
 
 
 class _Chunker:
