@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     # Seconds a job's claim on its operation lasts without renewal (renewed every third of
     # it while the job runs); after that another delivery may take the operation over.
     job_lease_seconds: float = Field(default=60.0, gt=0)
+    # Seconds between two looks, by every worker (and the embedded runner), for parts whose
+    # lease expired (their job died): each is queued again at once, whatever the broker's
+    # visibility timeout, so a killed worker strands nothing for longer than lease + this.
+    job_sweep_seconds: float = Field(default=15.0, gt=0)
     # Retries of a job that met a transient error (database or Redis unreachable), with
     # exponential backoff; after the last one its operation is failed.
     job_max_retries: int = Field(default=10, ge=0)

@@ -145,12 +145,12 @@ def _best_time(fn: Callable[[], object], runs: int = 2) -> float:
 )
 def test_pathological_input_is_linear(unit: str) -> None:
     # Growth, not a wall-clock limit (this machine's speed varies under a parallel suite):
-    # four times the text must cost well under the sixteen times a quadratic scan would.
-    small = unit * (250_000 // len(unit))
+    # ten times the text must cost well under the hundred times a quadratic scan would.
+    small = unit * (100_000 // len(unit))
     large = unit * (1_000_000 // len(unit))
     t_small = _best_time(lambda: markdown_headings(small))
     t_large = _best_time(lambda: markdown_headings(large))
-    assert t_large < 8 * t_small + 0.05, (t_small, t_large)
+    assert t_large < 25 * t_small + 0.05, (t_small, t_large)
     t_small = _best_time(lambda: extract_bytes(small.encode(), "evil.md"))
     t_large = _best_time(lambda: extract_bytes(large.encode(), "evil.md"))
-    assert t_large < 8 * t_small + 0.05, (t_small, t_large)
+    assert t_large < 25 * t_small + 0.05, (t_small, t_large)

@@ -72,6 +72,30 @@ def test_a_killed_worker_s_part_is_taken_over_by_a_new_worker(
         assert "takes it over" in second.log()
 
 
+def test_a_killed_worker_strands_nothing_whatever_the_visibility_timeout(
+    databases: dbsupport.Databases,
+) -> None:
+    # Once, the pool children then the whole worker were killed, and with the default
+    # visibility timeout (70 minutes) the operation stayed running with parts left for good:
+    # expired leases were looked for only when a worker started, before they expired.
+    with celery_service(databases, concurrency=2, job_lease_seconds=2.0,
+                        job_sweep_seconds=0.5, **FOUR_PER_PART) as service:
+        assert service.settings.broker_visibility_timeout == 4200.0  # the default
+        headers, collection, documents = collection_with_documents(service, 12)
+        created = start(service.api, headers, collection["id"])
+        victim = running_part(service.settings, created["id"], done=1)
+
+        first = service.workers[0]
+        os.kill(lease_pid(victim.lease_owner), signal.SIGKILL)
+        running_part(service.settings, created["id"], done=0)
+        first.kill()  # then the worker and the rest of its pool
+        second = service.worker(concurrency=2)
+        final = wait_finished(service.api, headers, created["id"], timeout=90)
+
+        assert_one_correct_set_each(service, documents, final)
+        assert "whose lease expired" in second.log()
+
+
 def test_a_job_cut_off_from_its_database_is_retried_and_completes(
     databases: dbsupport.Databases,
 ) -> None:

@@ -10,6 +10,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from api_helpers import in_db
 from fastapi.testclient import TestClient
 from operation_helpers import wait_finished
@@ -30,6 +31,7 @@ from chunkyard.api.app import create_app
 from chunkyard.documents import blobs
 from chunkyard.documents.chunking import chunk_file
 from chunkyard.settings import Settings
+from chunkyard.storage import migrate
 from chunkyard.storage.models import Collection, Document, Operation, OperationPart, utcnow
 from chunkyard.storage.repositories import config_hash_for, replace_document_chunks
 from chunkyard.worker.jobs import CHUNKER_VERSION
@@ -135,6 +137,30 @@ def test_the_embedded_runner_resumes_what_a_crashed_process_left(
     assert part.attempts == 2
     (part,) = operation_parts(settings, live)
     assert part.attempts == 2  # taken over once its lease expired
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_embedded_runner_keeps_looking_for_parts_whose_job_died(
+    databases: dbsupport.Databases, backend: str,
+) -> None:
+    # Another `serve` on the same database died while the app runs: its part's lease
+    # expires later, and the app's sweeper (not only its start) takes the part over.
+    settings = databases.fresh(backend).model_copy(
+        update={"job_lease_seconds": 2.0, "job_sweep_seconds": 0.3})
+    migrate.run_upgrade(settings)
+    with TestClient(create_app(settings)) as client:
+        service = _Service(Api(backend, settings, client), settings)
+        headers, collection, documents = collection_with_documents(service, 3, paragraphs=200)
+        soon = utcnow() + timedelta(seconds=1)
+        operation_id = left_behind(
+            settings, collection["id"], status="running", documents_total=3,
+            part={"status": "running", "attempts": 1, "lease_owner": "died:1:z",
+                  "lease_expires_at": soon})
+        final = wait_finished(service.api, headers, operation_id, timeout=30)
+
+    assert_one_correct_set_each(service, documents, final)
+    (part,) = operation_parts(settings, operation_id)
+    assert part.attempts == 2 and part.lease_owner != "died:1:z"
 
 
 def test_the_app_sends_parts_whose_worker_was_lost_again(

@@ -13,12 +13,9 @@ from __future__ import annotations
 import argparse
 import os
 import socket
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from chunkyard.cli.common import error, load_settings
-
-if TYPE_CHECKING:
-    pass
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
@@ -67,5 +64,13 @@ def run_worker(args: argparse.Namespace) -> int:
         without_mingle=True,
         without_heartbeat=True,
     )
-    worker.start()
+    from chunkyard.worker.sweeper import SweeperProcess
+
+    # Parts whose job died are queued again by every worker, whatever the broker keeps.
+    sweeper = SweeperProcess(settings)
+    sweeper.start()
+    try:
+        worker.start()
+    finally:
+        sweeper.stop()
     return int(worker.exitcode or 0)

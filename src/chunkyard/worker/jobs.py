@@ -38,8 +38,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import TypeVar
 
 import anyio
 from sqlalchemy import select, update
@@ -62,6 +63,8 @@ from chunkyard.storage.repositories import DocumentNotFound, store_document_chun
 from chunkyard.worker import parts
 from chunkyard.worker.lease import Lease, PartBusy, SessionFactory, new_lease_owner
 from chunkyard.worker.parts import CHUNKER_VERSION, MAX_ERROR_CHARS, Claim, Source
+from chunkyard.worker.policy import decide
+from chunkyard.worker.transient import is_transient
 
 __all__ = [
     "CHUNKER_VERSION",
@@ -78,6 +81,7 @@ __all__ = [
 logger = logging.getLogger("chunkyard.worker")
 
 ErrorFilter = Callable[[BaseException], bool]
+T = TypeVar("T")
 
 
 async def run_operation(
@@ -88,25 +92,64 @@ async def run_operation(
     limiter: anyio.CapacityLimiter | None = None,
     bus: ProgressBus | None = None,
 ) -> str:
-    """Plan the operation and run its parts one after another, waiting out a part that
-    another live job holds; returns the operation's status at the end."""
+    """Plan the operation and run its parts one after another; returns the operation's status
+    at the end. An error is handled as `policy.decide` says, as the Celery tasks do: a part
+    another live job holds is waited out, a transient error retried with backoff (then the
+    operation fails), anything else fails the operation."""
     async with _sessions(settings, session_factory) as factory:
-        for part_id in await parts.plan(factory, settings, operation_id, bus):
-            while True:
-                try:
-                    status = await run_part(settings, part_id, session_factory=factory,
-                                            limiter=limiter, bus=bus)
-                    break
-                except PartBusy as busy:
-                    logger.info("%s; trying again in %.1f s", busy, busy.retry_after)
-                    await asyncio.sleep(busy.retry_after)
+        part_ids = await _following_policy(
+            settings, f"operation {operation_id}",
+            lambda: parts.plan(factory, settings, operation_id, bus),
+            lambda message: parts.fail_operation(factory, operation_id, message, bus),
+        )
+        for part_id in part_ids or []:
+            owner = new_lease_owner()
+            status = await _following_policy(
+                settings, f"part {part_id}",
+                lambda part_id=part_id, owner=owner: run_part(  # type: ignore[misc]
+                    settings, part_id, session_factory=factory, limiter=limiter, bus=bus,
+                    owner=owner, reraise=is_transient),
+                lambda message, part_id=part_id, owner=owner: parts.fail_part(  # type: ignore[misc]
+                    factory, part_id, message, owner, bus),
+            )
             if status != OperationStatus.RUNNING:
-                return status  # finished, cancelled or failed: the other parts stop too
+                break  # finished, cancelled or failed: the other parts stop too
         async with factory() as session:
             found = await session.scalar(
                 select(Operation.status).where(Operation.id == operation_id)
             )
     return str(found) if found is not None else "missing"
+
+
+async def _following_policy(
+    settings: Settings,
+    what: str,
+    attempt: Callable[[], Awaitable[T]],
+    fail: Callable[[str], Awaitable[bool]],
+) -> T | None:
+    """`attempt()` until it returns, waiting and retrying as `policy.decide` says; None
+    once the verdict is to fail (`fail(message)` records it, best effort)."""
+    retries = 0
+    while True:
+        try:
+            return await attempt()
+        except Exception as exc:
+            verdict = decide(exc, retries, settings)
+            if verdict.action == "fail":
+                logger.error("%s: %s", what, verdict.message,
+                             exc_info=not is_transient(exc))
+                try:
+                    await fail(verdict.message)
+                except Exception:
+                    logger.exception("%s: could not record its failure", what)
+                return None
+            if verdict.action == "retry":
+                retries += 1
+                logger.warning("%s: %s; retry %d of %d in %.1f s", what, verdict.message,
+                               retries, settings.job_max_retries, verdict.delay)
+            else:
+                logger.info("%s; trying again in %.1f s", verdict.message, verdict.delay)
+            await asyncio.sleep(verdict.delay)
 
 
 async def plan_operation(

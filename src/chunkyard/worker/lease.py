@@ -25,6 +25,9 @@ SessionFactory = async_sessionmaker[AsyncSession]
 RELEASE_TIMEOUT = 5.0
 # Seconds past a lease's expiry before a busy part is worth trying again.
 BUSY_MARGIN = 0.2
+# The lease owner the sweeper writes on a part it queued again (see `sweeper.py`): until it
+# expires, other sweepers leave the part alone; any job may claim it.
+REQUEUED = "requeued"
 
 
 class PartBusy(Exception):
@@ -52,16 +55,19 @@ async def db_now(session: AsyncSession) -> datetime:
 
 
 def lease_is_free(now: datetime, owner: str | None = None) -> ColumnElement[bool]:
-    """The part's lease is released, expired, or `owner`'s."""
+    """The part's lease is released, expired, the sweeper's mark, or `owner`'s."""
     expires = OperationPart.lease_expires_at
-    free = or_(expires.is_(None), expires <= now)
+    free = or_(expires.is_(None), expires <= now, OperationPart.lease_owner == REQUEUED)
     return or_(free, OperationPart.lease_owner == owner) if owner is not None else free
 
 
 def held_by_another(
     now: datetime, owner: str | None, lease_owner: str | None, expires: datetime | None
 ) -> bool:
-    """A lease (`lease_owner` until `expires`) is live and not `owner`'s."""
+    """A lease (`lease_owner` until `expires`) is live and not `owner`'s. The sweeper's
+    `REQUEUED` mark is no job: the delivery it sent takes the part at once."""
+    if lease_owner == REQUEUED:
+        return False
     return expires is not None and expires > now and (owner is None or lease_owner != owner)
 
 

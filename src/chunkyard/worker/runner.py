@@ -14,12 +14,12 @@ Resuming (the leases on operation parts, see `jobs.py`, make it safe: a part ano
 job holds is never run twice). On start the in-process runner resumes every operation left
 pending or running by a process that stopped or crashed; a part whose lease has not expired
 yet is tried again when it would (its holder may be alive, e.g. another process on the same
-database). On shutdown it cancels its jobs: a thread that is chunking a document finishes that
-document first, its chunks are not stored, and each job releases its lease, so the next start
-resumes them at once. The Celery runner re-sends, on start, the running parts whose lease has
-expired (their worker died and their message may be gone, e.g. from a Redis that keeps
-nothing on disk), and operations left running without parts by revision 0003's job; pending
-ones are still in the queue, and live ones are being run.
+database). While it runs, it sweeps (`sweeper.py`, as every `chunkyard worker` does): a part
+whose lease expired since is taken over within `job_sweep_seconds`. On shutdown it cancels
+its jobs: a thread that is chunking a document finishes that document first, its chunks are
+not stored, and each job releases its lease, so the next start resumes them at once. The
+Celery runner re-sends, on start, the running parts whose lease has expired and operations
+left running without parts by revision 0003's job; the workers' sweepers do the rest.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from chunkyard.settings import Settings
 from chunkyard.storage.models import Operation, OperationPart, OperationStatus, PartStatus
 from chunkyard.worker.jobs import SessionFactory, fail_operation, run_operation, warm_up
 from chunkyard.worker.lease import db_now, lease_is_free
+from chunkyard.worker.sweeper import sweep_forever
 
 logger = logging.getLogger("chunkyard.worker")
 
@@ -67,6 +68,14 @@ async def start_runner(
     in_process = isinstance(runner, OperationRunner)
     runner.resuming = asyncio.create_task(_resume(runner, warm=in_process),
                                           name="resume-operations")
+    if isinstance(runner, OperationRunner):
+        embedded = runner
+
+        async def requeue(operation_id: uuid.UUID, _part: uuid.UUID) -> None:
+            await embedded.start(operation_id)
+
+        runner.sweeping = asyncio.create_task(
+            sweep_forever(session_factory, settings, requeue), name="lease-sweeper")
     return runner
 
 
@@ -131,12 +140,19 @@ class OperationRunner:
         self.bus = bus
         self.tasks: dict[uuid.UUID, asyncio.Task[str]] = {}
         self.resuming: asyncio.Task[None] | None = None
+        self.sweeping: asyncio.Task[None] | None = None
+        self.again: set[uuid.UUID] = set()
         self.closed = False
 
     async def start(self, operation_id: uuid.UUID) -> None:
         """Schedule the operation's job (its row must be committed already). A coroutine so
         that it is called on the event loop that owns the tasks (e.g. as a background task)."""
-        if self.closed or operation_id in self.tasks:
+        if self.closed:
+            return
+        if operation_id in self.tasks:
+            # Its job may be on its way out (e.g. it just lost a part to the sweeper): run
+            # the operation once more when it ends, so the part is not left waiting.
+            self.again.add(operation_id)
             return
         task = asyncio.create_task(self._run(operation_id), name=f"operation-{operation_id}")
         self.tasks[operation_id] = task
@@ -159,6 +175,10 @@ class OperationRunner:
         self.tasks.pop(operation_id, None)
         if not task.cancelled() and task.exception() is not None:
             logger.error("operation %s: job crashed", operation_id, exc_info=task.exception())
+        if operation_id in self.again:
+            self.again.discard(operation_id)
+            if not self.closed and not task.cancelled():
+                asyncio.get_running_loop().create_task(self.start(operation_id))
 
     async def join(self) -> None:
         """Wait for every scheduled job (tests, graceful drains)."""
@@ -169,6 +189,7 @@ class OperationRunner:
         """Cancel the running jobs; they release their leases for the next start."""
         self.closed = True
         await _stop(self.resuming)
+        await _stop(self.sweeping)
         tasks = list(self.tasks.values())
         for task in tasks:
             task.cancel()

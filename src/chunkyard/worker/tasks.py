@@ -6,18 +6,13 @@ and (with Redis) a progress bus that each worker process keeps from one task to 
   A second delivery sends the parts not finished yet again (their leases turn duplicates away);
 - `chunkyard.run_part(part_id)` runs one part.
 
-What a task does with what its job hands back:
-
-- `PartBusy` (another live job holds the part's lease, e.g. a second delivery of a running
-  part): sent again to run once that lease could have expired, so a part whose worker died is
-  taken over, and a live one is never run twice;
-- a transient error (`transient.is_transient`: the database or Redis unreachable, a connection
-  broken): retried with exponential backoff and jitter, up to `CHUNKYARD_JOB_MAX_RETRIES`
-  times, then the operation is failed. Bugs and bad input are never retried: the job fails
-  the operation with the error's message (a bad document fails only itself);
-- the soft time limit (of one task: planning, or one part): the operation is failed with a
-  message saying so;
-- anything else (a bug) fails the operation with the error, if the job did not already.
+What a task does with what its job hands back is `policy.decide`'s verdict, the same one the
+embedded runner follows: `PartBusy` is sent again to run once the other lease could have
+expired (a part whose worker died is taken over, a live one never runs twice); a transient
+error is retried (Celery's `retry`, with the policy's backoff) up to `CHUNKYARD_JOB_MAX_RETRIES`
+times, then the operation is failed; bugs and bad input fail the operation with the error's
+message (a bad document fails only itself). Past the soft time limit (of one task: planning,
+or one part) the operation is failed with a message saying so.
 """
 
 from __future__ import annotations
@@ -25,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import random
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -44,16 +38,13 @@ from chunkyard.worker.jobs import (
     run_part,
 )
 from chunkyard.worker.lease import SessionFactory, new_lease_owner
+from chunkyard.worker.policy import decide
 from chunkyard.worker.transient import is_transient
 
 logger = logging.getLogger("chunkyard.worker")
 
 TASK_NAME = "chunkyard.run_operation"
 PART_TASK_NAME = "chunkyard.run_part"
-# Retry delays: 1, 2, 4, ... seconds, at most two minutes, each scaled by a random 0.5-1.0.
-RETRY_BACKOFF = 1.0
-RETRY_BACKOFF_MAX = 120.0
-
 T = TypeVar("T")
 Fail = Callable[[str], None]
 
@@ -116,18 +107,14 @@ def execute_part(task: Any, settings: Settings, raw_id: str) -> str:
             settings, part_id, session_factory=sessions, bus=bus, owner=owner,
             reraise=_hand_back))
     except PartBusy as busy:
-        logger.info("%s; sent again to run in %.1f s", busy, busy.retry_after)
-        task.apply_async(args=[str(part_id)], countdown=busy.retry_after)
+        verdict = decide(busy, 0, settings)
+        logger.info("%s; sent again to run in %.1f s", verdict.message, verdict.delay)
+        task.apply_async(args=[str(part_id)], countdown=verdict.delay)
         return "busy"
     except SoftTimeLimitExceeded:
         return _timed_out(settings, f"part {part_id}", fail)
     except Exception as exc:
         return _retry_or_fail(task, settings, exc, f"part {part_id}", fail)
-
-
-def backoff(retries: int) -> float:
-    """Seconds before retry number `retries + 1`."""
-    return min(RETRY_BACKOFF_MAX, RETRY_BACKOFF * 2.0**retries) * random.uniform(0.5, 1.0)
 
 
 def _parse(raw_id: str, what: str) -> uuid.UUID | None:
@@ -151,21 +138,20 @@ def _timed_out(settings: Settings, what: str, fail: Fail) -> str:
 
 
 def _retry_or_fail(task: Any, settings: Settings, exc: Exception, what: str, fail: Fail) -> str:
-    if not is_transient(exc):
-        # A bug: the job failed the operation if it got as far as running it (this does
-        # nothing then); the traceback goes to the worker's log.
-        fail(f"{type(exc).__name__}: {exc}")
-        raise exc
     retries = int(task.request.retries or 0)
-    reason = f"{type(exc).__name__}: {exc}"
-    if retries >= settings.job_max_retries:
-        logger.error("%s: giving up after %d retries: %s", what, retries, reason)
-        fail(f"gave up after {retries} retries: {reason}")
+    verdict = decide(exc, retries, settings)
+    if verdict.action == "fail":
+        if not is_transient(exc):
+            # A bug: the job failed the operation if it got as far as running it (this does
+            # nothing then); the traceback goes to the worker's log.
+            fail(verdict.message)
+            raise exc
+        logger.error("%s: %s", what, verdict.message)
+        fail(verdict.message)
         return "failed"
-    countdown = backoff(retries)
-    logger.warning("%s: %s; retry %d of %d in %.1f s", what, reason, retries + 1,
-                   settings.job_max_retries, countdown)
-    raise task.retry(exc=exc, countdown=countdown) from exc
+    logger.warning("%s: %s; retry %d of %d in %.1f s", what, verdict.message, retries + 1,
+                   settings.job_max_retries, verdict.delay)
+    raise task.retry(exc=exc, countdown=verdict.delay) from exc
 
 
 Job = Callable[[SessionFactory, ProgressBus | None], Awaitable[T]]
