@@ -9,6 +9,7 @@ import asyncio
 import functools
 import multiprocessing
 import os
+import posix  # its _exit: coverage wraps os._exit, and a wrapper cannot go to a pool process
 import signal
 import time
 import uuid
@@ -231,7 +232,7 @@ def test_work_that_kills_its_worker_twice_is_a_503() -> None:
         try:
             await pool.run(os.getpid)
             with pytest.raises(Unavailable) as unavailable:
-                await pool.run(os._exit, 3)  # the worker dies, then its replacement too
+                await pool.run(posix._exit, 3)  # the worker dies, then its replacement too
             assert unavailable.value.status == 503
             assert await pool.run(os.getpid) in pool.pids()  # and new work still runs
         finally:
@@ -264,7 +265,7 @@ def test_without_processes_the_pool_runs_the_same_work_in_threads(
 
 def test_when_workers_never_start_the_pool_uses_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     # Every worker dies on its warm-up task: the processes "cannot start".
-    monkeypatch.setattr(previews, "_ready", functools.partial(os._exit, 3))
+    monkeypatch.setattr(previews, "_ready", functools.partial(posix._exit, 3))
 
     async def main() -> None:
         pool = ChunkingPool(anyio.CapacityLimiter(2), workers=1)

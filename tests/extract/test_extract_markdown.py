@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from chunkyard.core.types import Heading
 from chunkyard.extract import extract_bytes, extract_file, markdown_headings
+from growth import assert_linear
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 
@@ -130,27 +129,11 @@ def test_heading_starts_index_the_text() -> None:
     assert text[headings[1].start :].startswith("Para one\nPara two")
 
 
-def _best_time(fn: Callable[[], object], runs: int = 2) -> float:
-    best = float("inf")
-    for _ in range(runs):
-        started = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - started)
-    return best
-
-
 @pytest.mark.parametrize(
     "unit", ["#", "`", "*", "[", "\\", "# \n", "#\n", "```\n", "~~~\n", "- ", "> ", "a\n=\n",
              "\n"]
 )
 def test_pathological_input_is_linear(unit: str) -> None:
-    # Growth, not a wall-clock limit (this machine's speed varies under a parallel suite):
-    # ten times the text must cost well under the hundred times a quadratic scan would.
-    small = unit * (100_000 // len(unit))
-    large = unit * (1_000_000 // len(unit))
-    t_small = _best_time(lambda: markdown_headings(small))
-    t_large = _best_time(lambda: markdown_headings(large))
-    assert t_large < 25 * t_small + 0.05, (t_small, t_large)
-    t_small = _best_time(lambda: extract_bytes(small.encode(), "evil.md"))
-    t_large = _best_time(lambda: extract_bytes(large.encode(), "evil.md"))
-    assert t_large < 25 * t_small + 0.05, (t_small, t_large)
+    assert_linear(lambda n: markdown_headings(unit * (n // len(unit))), 1_000_000)
+    assert_linear(lambda n: extract_bytes((unit * (n // len(unit))).encode(), "evil.md"),
+                  1_000_000)
