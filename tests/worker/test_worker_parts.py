@@ -78,6 +78,35 @@ def test_the_embedded_runner_runs_every_part(databases: dbsupport.Databases) -> 
     assert [len(p.document_ids) for p in parts] == [2, 2, 1]
 
 
+def test_embedded_jobs_chunk_in_the_apps_chunking_processes(
+    databases: dbsupport.Databases,
+) -> None:
+    # Once, embedded jobs chunked in threads of the API process and their GIL slowed every
+    # request (350 ms p99 for GET /healthz during a 20 MB job; bench/embedded_job_latency.py).
+    settings = databases.fresh("sqlite")
+    with TestClient(create_app(settings)) as client:
+        pool = client.app.state.chunking_pool  # type: ignore[attr-defined]
+        assert pool.uses_processes
+        ran: list[tuple[str, int]] = []
+        run = pool.run
+
+        async def recording(fn: Any, *args: Any) -> Any:
+            result = await run(fn, *args)
+            ran.append((fn.__name__, len(result) if isinstance(result, list) else -1))
+            return result
+
+        pool.run = recording
+        service = Service(settings, ExitStack())
+        service.api = Api("sqlite", settings, client)
+        headers, collection, documents = collection_with_documents(service, 3, paragraphs=200)
+        final = wait_finished(service.api, headers,
+                              start(service.api, headers, collection["id"])["id"])
+
+    assert_one_correct_set_each(service, documents, final)
+    assert [name for name, _ in ran] == ["chunk_file"] * 3
+    assert sum(n for _, n in ran) == final["chunks_created"]
+
+
 def counted(service: Service, collection_id: str) -> tuple[int, int]:
     """Documents of the collection with chunks stored, and their chunks."""
 

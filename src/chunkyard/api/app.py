@@ -69,16 +69,18 @@ def create_app(settings: Settings | None = None, *, auto_migrate: bool | None = 
         app.state.chunking_limiter = anyio.CapacityLimiter(CHUNKING_THREADS)
         bus: ProgressBus = RedisProgressBus(redis) if redis is not None else LocalProgressBus()
         app.state.progress_bus = bus
+        # One pool of chunking processes for previews and, in the embedded mode, for jobs.
+        app.state.chunking_pool = ChunkingPool(app.state.chunking_limiter)
         runner = await start_runner(
-            settings, app.state.session_factory, app.state.chunking_limiter, bus=bus
+            settings, app.state.session_factory, app.state.chunking_limiter, bus=bus,
+            pool=app.state.chunking_pool,
         )
         app.state.operation_runner = runner
-        app.state.chunking_pool = ChunkingPool(app.state.chunking_limiter)
         try:
             yield
         finally:
-            await app.state.chunking_pool.shutdown()
             await runner.shutdown()
+            await app.state.chunking_pool.shutdown()
             await bus.close()
             if redis is not None:
                 await redis.aclose()

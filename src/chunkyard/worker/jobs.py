@@ -40,13 +40,14 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TypeVar
+from pathlib import Path
+from typing import Any, TypeVar
 
 import anyio
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from chunkyard.core.types import ChunkingError
+from chunkyard.core.types import Chunk, ChunkingError
 from chunkyard.documents.chunking import chunk_file as _chunk_file
 from chunkyard.operations.events import ProgressBus
 from chunkyard.settings import Settings
@@ -82,6 +83,21 @@ logger = logging.getLogger("chunkyard.worker")
 
 ErrorFilter = Callable[[BaseException], bool]
 T = TypeVar("T")
+# Reads, extracts and chunks one stored file (path, filename, configuration) off the event
+# loop: in a thread in a Celery pool process (which is a process of its own already), in the
+# app's chunking processes in the embedded mode (`runner.pool_chunker`), so that the API's
+# event loop only does I/O while a job runs.
+Chunker = Callable[[Path, str, dict[str, Any]], Awaitable[list[Chunk]]]
+
+
+def thread_chunker(limiter: anyio.CapacityLimiter | None = None) -> Chunker:
+    """Chunk in a worker thread of this process (bounded by `limiter`)."""
+
+    async def chunk(path: Path, filename: str, config: dict[str, Any]) -> list[Chunk]:
+        return await anyio.to_thread.run_sync(_chunk_file, path, filename, config,
+                                              limiter=limiter)
+
+    return chunk
 
 
 async def run_operation(
@@ -91,6 +107,7 @@ async def run_operation(
     session_factory: SessionFactory | None = None,
     limiter: anyio.CapacityLimiter | None = None,
     bus: ProgressBus | None = None,
+    chunker: Chunker | None = None,
 ) -> str:
     """Plan the operation and run its parts one after another; returns the operation's status
     at the end. An error is handled as `policy.decide` says, as the Celery tasks do: a part
@@ -108,7 +125,7 @@ async def run_operation(
                 settings, f"part {part_id}",
                 lambda part_id=part_id, owner=owner: run_part(  # type: ignore[misc]
                     settings, part_id, session_factory=factory, limiter=limiter, bus=bus,
-                    owner=owner, reraise=is_transient),
+                    owner=owner, reraise=is_transient, chunker=chunker),
                 lambda message, part_id=part_id, owner=owner: parts.fail_part(  # type: ignore[misc]
                     factory, part_id, message, owner, bus),
             )
@@ -173,6 +190,7 @@ async def run_part(
     bus: ProgressBus | None = None,
     owner: str | None = None,
     reraise: ErrorFilter | None = None,
+    chunker: Chunker | None = None,
 ) -> str:
     """Run one part to its end; returns its operation's status. Raises `PartBusy` when
     another live job runs it, and the errors that `reraise` picks. Without `session_factory`
@@ -180,7 +198,8 @@ async def run_part(
     new name)."""
     async with _sessions(settings, session_factory) as factory:
         lease = Lease(factory, part_id, owner or new_lease_owner(), settings.job_lease_seconds)
-        return await _PartJob(settings, factory, lease, limiter, bus, reraise).run()
+        return await _PartJob(settings, factory, lease, chunker or thread_chunker(limiter), bus,
+                              reraise).run()
 
 
 async def fail_operation(
@@ -241,14 +260,14 @@ class _PartJob:
         settings: Settings,
         factory: SessionFactory,
         lease: Lease,
-        limiter: anyio.CapacityLimiter | None,
+        chunker: Chunker,
         bus: ProgressBus | None,
         reraise: ErrorFilter | None,
     ) -> None:
         self.settings = settings
         self.factory = factory
         self.lease = lease
-        self.limiter = limiter
+        self.chunker = chunker
         self.bus = bus
         self.reraise = reraise
 
@@ -304,13 +323,8 @@ class _PartJob:
         if source.unchanged:
             return await self._count(session, claim, done=1, chunks=source.chunked_here)
         try:
-            chunks = await anyio.to_thread.run_sync(
-                _chunk_file,
-                self.settings.data_dir / source.storage_path,
-                source.filename,
-                claim.config,
-                limiter=self.limiter,
-            )
+            chunks = await self.chunker(self.settings.data_dir / source.storage_path,
+                                        source.filename, claim.config)
         except (ChunkingError, OSError) as exc:
             await dialect_for(session).begin_write(session)
             await session.execute(

@@ -27,15 +27,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from pathlib import Path
 from typing import Any, Protocol
 
 import anyio
 from sqlalchemy import select
 
+from chunkyard.api.errors import Unavailable
+from chunkyard.collections.preview import ChunkingPool
+from chunkyard.core.types import Chunk, ChunkingError
+from chunkyard.documents.chunking import chunk_file
 from chunkyard.operations.events import ProgressBus
 from chunkyard.settings import Settings
 from chunkyard.storage.models import Operation, OperationPart, OperationStatus, PartStatus
-from chunkyard.worker.jobs import SessionFactory, fail_operation, run_operation, warm_up
+from chunkyard.worker.jobs import (
+    Chunker,
+    SessionFactory,
+    fail_operation,
+    run_operation,
+    warm_up,
+)
 from chunkyard.worker.lease import db_now, lease_is_free
 from chunkyard.worker.sweeper import sweep_forever
 
@@ -57,6 +68,7 @@ async def start_runner(
     session_factory: SessionFactory,
     limiter: anyio.CapacityLimiter | None = None,
     bus: ProgressBus | None = None,
+    pool: ChunkingPool | None = None,
 ) -> JobRunner:
     """The runner the settings ask for; it resumes what was left behind in the background
     (the app starts, and answers /readyz, even while its database is down)."""
@@ -64,7 +76,8 @@ async def start_runner(
     if settings.celery_broker_url:
         runner = CeleryRunner(settings, session_factory, bus)
     else:
-        runner = OperationRunner(settings, session_factory, limiter, bus=bus)
+        chunker = pool_chunker(pool) if pool is not None else None
+        runner = OperationRunner(settings, session_factory, limiter, bus=bus, chunker=chunker)
     in_process = isinstance(runner, OperationRunner)
     runner.resuming = asyncio.create_task(_resume(runner, warm=in_process),
                                           name="resume-operations")
@@ -77,6 +90,21 @@ async def start_runner(
         runner.sweeping = asyncio.create_task(
             sweep_forever(session_factory, settings, requeue), name="lease-sweeper")
     return runner
+
+
+def pool_chunker(pool: ChunkingPool) -> Chunker:
+    """Chunk in the app's chunking processes (those that serve previews), so the embedded
+    mode's event loop only does I/O while a job runs. A document whose chunking kills the
+    worker twice (out of memory, a crash) fails alone, with that reason."""
+
+    async def chunk(path: Path, filename: str, config: dict[str, Any]) -> list[Chunk]:
+        try:
+            return await pool.run(chunk_file, path, filename, config)
+        except Unavailable:
+            raise ChunkingError("the chunking process stopped twice while chunking this "
+                                "document (out of memory, or a crash)") from None
+
+    return chunk
 
 
 async def _resume(runner: JobRunner, *, warm: bool) -> None:
@@ -133,11 +161,13 @@ class OperationRunner:
         session_factory: SessionFactory,
         limiter: anyio.CapacityLimiter | None = None,
         bus: ProgressBus | None = None,
+        chunker: Chunker | None = None,
     ) -> None:
         self.settings = settings
         self.session_factory = session_factory
         self.limiter = limiter
         self.bus = bus
+        self.chunker = chunker
         self.tasks: dict[uuid.UUID, asyncio.Task[str]] = {}
         self.resuming: asyncio.Task[None] | None = None
         self.sweeping: asyncio.Task[None] | None = None
@@ -169,6 +199,7 @@ class OperationRunner:
         return await run_operation(
             self.settings, operation_id,
             session_factory=self.session_factory, limiter=self.limiter, bus=self.bus,
+            chunker=self.chunker,
         )
 
     def _forget(self, operation_id: uuid.UUID, task: asyncio.Task[str]) -> None:
