@@ -22,7 +22,6 @@ from api_helpers import (
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chunkyard.api.errors import Conflict, Invalid, NotFound
 from chunkyard.auth import tokens
 from chunkyard.auth.cache import CREDENTIAL_TTL_SECONDS
 from chunkyard.auth.service import (
@@ -31,6 +30,7 @@ from chunkyard.auth.service import (
     get_user_by_name,
     revoke_api_key,
 )
+from chunkyard.kit.errors import Conflict, Invalid, NotFound
 
 
 def _cookie_attributes(set_cookie: str) -> dict[str, str]:

@@ -14,7 +14,6 @@ import pytest
 from api_helpers import API, Api, assert_error, create_collection, user_headers
 from operation_helpers import CORRUPT_PDF, start, text_file, upload, wait_finished
 
-from chunkyard.collections import preview as previews
 from chunkyard.documents import service as documents_service
 from chunkyard.documents.schemas import DocumentText
 
@@ -178,7 +177,7 @@ def test_a_text_over_the_preview_limit_is_413(api: Api, monkeypatch: pytest.Monk
     data = unique(text_file("long", paragraphs=6))
     (document,) = upload(api, headers, collection["id"], [("long.txt", data)])
     length = len(data.decode())
-    monkeypatch.setattr(previews, "MAX_PREVIEW_CHARS", length - 1)
+    monkeypatch.setattr(documents_service, "MAX_PREVIEW_CHARS", length - 1)
     response = api.client.get(f"{API}/documents/{document['id']}/text", headers=headers)
     assert str(length) in assert_error(response, 413)["detail"]
     # The same limit as a preview of the document.
@@ -186,7 +185,7 @@ def test_a_text_over_the_preview_limit_is_413(api: Api, monkeypatch: pytest.Monk
         f"{API}/preview", json={"document_id": document["id"]}, headers=headers
     )
     assert_error(preview, 413)
-    monkeypatch.setattr(previews, "MAX_PREVIEW_CHARS", length)
+    monkeypatch.setattr(documents_service, "MAX_PREVIEW_CHARS", length)
     assert text_of(api, headers, document["id"])["size_chars"] == length
 
 

@@ -75,7 +75,7 @@ def test_log_records_carry_the_request_id(api: Api, caplog: pytest.LogCaptureFix
 
 
 def test_preview_text_over_the_limit_is_413(api: Api) -> None:
-    from chunkyard.collections.preview import MAX_PREVIEW_CHARS
+    from chunkyard.documents.service import MAX_PREVIEW_CHARS
 
     response = api.client.post(
         f"{API}/preview", json={"text": "a" * (MAX_PREVIEW_CHARS + 1)}, headers=user_headers(api)

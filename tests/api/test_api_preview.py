@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from api_helpers import API, Api, assert_error, user_headers
 
-from chunkyard.collections import router as chunking_routes
-from chunkyard.collections.preview import ChunkingPool, PreviewResult
+from chunkyard.chunking import router as chunking_routes
+from chunkyard.chunking.preview import ChunkingPool, PreviewResult
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 GUIDE = (CORPUS / "guide.md").read_text(encoding="utf-8")

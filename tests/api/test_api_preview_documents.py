@@ -18,8 +18,8 @@ from fastapi.testclient import TestClient
 from operation_helpers import CORRUPT_PDF, start, text_file, upload, wait_finished
 
 from chunkyard.api.app import create_app
-from chunkyard.collections import router as chunking_routes
-from chunkyard.collections.preview import ChunkingPool, PreviewResult
+from chunkyard.chunking import router as chunking_routes
+from chunkyard.chunking.preview import ChunkingPool, PreviewResult
 from chunkyard.settings import Settings
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"

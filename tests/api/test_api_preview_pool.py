@@ -24,10 +24,9 @@ from fastapi.testclient import TestClient
 from operation_helpers import text_file, upload
 
 from chunkyard.api.app import create_app
-from chunkyard.api.errors import Conflict, Unavailable
 from chunkyard.auth.service import Principal
-from chunkyard.collections import preview as previews
-from chunkyard.collections.preview import (
+from chunkyard.chunking import preview as previews
+from chunkyard.chunking.preview import (
     ChunkingPool,
     MemoryPreviewCache,
     PreviewResult,
@@ -39,6 +38,7 @@ from chunkyard.collections.preview import (
 )
 from chunkyard.collections.service import validate_config
 from chunkyard.core.types import Chunk, ChunkingError
+from chunkyard.kit.errors import Conflict, Unavailable
 from chunkyard.settings import Settings
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"

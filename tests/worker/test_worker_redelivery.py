@@ -118,7 +118,8 @@ def test_a_job_cut_off_from_its_database_is_retried_and_completes(
         final = wait_finished(service.api, headers, created["id"])
 
         assert_one_correct_set_each(service, documents, final)
-        assert max(p.attempts for p in operation_parts(service.settings, created["id"])) >= 2
+        # (Not an attempt count: a job that meets the error gives its attempt back when it
+        # can release its lease, which it can once the database is back.)
         assert worker.log().count("; retry ") >= 2
 
 

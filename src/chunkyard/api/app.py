@@ -12,8 +12,6 @@ from fastapi import APIRouter, FastAPI
 
 import chunkyard
 from chunkyard.api import health, metrics
-from chunkyard.api.database import prepare_database
-from chunkyard.api.errors import install_error_handlers
 from chunkyard.api.middleware import (
     BodyLimitMiddleware,
     RequestIdMiddleware,
@@ -22,16 +20,19 @@ from chunkyard.api.middleware import (
 from chunkyard.auth.cache import CredentialCache
 from chunkyard.auth.router import router as auth_router
 from chunkyard.auth.secret import secret_path, signing_key
+from chunkyard.chunking.preview import ChunkingPool, make_preview_cache
+from chunkyard.chunking.router import CHUNKING_THREADS
+from chunkyard.chunking.router import router as chunking_router
 from chunkyard.chunks.router import router as chunks_router
-from chunkyard.collections.preview import ChunkingPool, make_preview_cache
-from chunkyard.collections.router import CHUNKING_THREADS, chunking_router
 from chunkyard.collections.router import router as collections_router
 from chunkyard.documents.router import router as documents_router
+from chunkyard.kit.errors import install_error_handlers
 from chunkyard.operations.events import LocalProgressBus, ProgressBus, RedisProgressBus
 from chunkyard.operations.router import router as operations_router
 from chunkyard.operations.websocket import router as operations_ws_router
 from chunkyard.settings import Settings, get_settings
 from chunkyard.storage.engine import create_engine, create_session_factory
+from chunkyard.storage.prepare import prepare_database
 from chunkyard.worker.runner import start_runner
 
 logger = logging.getLogger("chunkyard.api")

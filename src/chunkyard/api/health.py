@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from chunkyard.api.errors import error_response
+from chunkyard.kit.errors import error_response
 
 CHECK_TIMEOUT = 3.0
 

@@ -19,7 +19,7 @@ from typing import Any
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from chunkyard.api.errors import PayloadTooLarge, render_error
+from chunkyard.kit.errors import PayloadTooLarge, render_error
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")

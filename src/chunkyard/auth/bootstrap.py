@@ -22,8 +22,8 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chunkyard.api.errors import Conflict
 from chunkyard.auth.service import create_user
+from chunkyard.kit.errors import Conflict
 from chunkyard.settings import Settings
 from chunkyard.storage.dialect import dialect_for
 from chunkyard.storage.engine import create_engine, create_session_factory

@@ -14,13 +14,13 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from chunkyard.api.errors import Unauthorized
 from chunkyard.auth.cache import CredentialCache
 from chunkyard.auth.service import Principal, Resolved, resolve
+from chunkyard.kit.deps import UNSAFE_METHODS
+from chunkyard.kit.errors import Unauthorized
 from chunkyard.settings import Settings
 
 SESSION_COOKIE = "chunkyard_session"
-UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 bearer_scheme = HTTPBearer(auto_error=False, description="An access token or an API key")
 cookie_scheme = APIKeyCookie(
@@ -69,3 +69,6 @@ async def current_user(
         raise Unauthorized("the credentials are not valid or have expired", code="invalid_token")
     request.state.principal = principal
     return principal
+
+
+CurrentUser = Annotated[Principal, Depends(current_user)]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
 
-from chunkyard.api.deps import CurrentUser, ReadSessionDep, SettingsDep
-from chunkyard.api.errors import ERROR_RESPONSES, Unauthorized
 from chunkyard.auth import tokens
-from chunkyard.auth.dependencies import SESSION_COOKIE
+from chunkyard.auth.dependencies import SESSION_COOKIE, CurrentUser
 from chunkyard.auth.schemas import LoginRequest, TokenResponse, UserOut
 from chunkyard.auth.service import authenticate
+from chunkyard.kit.deps import ReadSessionDep, SettingsDep
+from chunkyard.kit.errors import ERROR_RESPONSES, Unauthorized
 from chunkyard.settings import Settings
 
 router = APIRouter(prefix="/auth", tags=["auth"], responses=ERROR_RESPONSES)

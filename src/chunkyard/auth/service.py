@@ -17,13 +17,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chunkyard.api.database import prepare_database
-from chunkyard.api.errors import Conflict, Invalid, NotFound
 from chunkyard.auth import api_keys, passwords, tokens
+from chunkyard.kit.errors import Conflict, Invalid, NotFound
 from chunkyard.settings import Settings
 from chunkyard.storage.dialect import dialect_for
 from chunkyard.storage.engine import create_engine, create_session_factory
 from chunkyard.storage.models import ApiKey, User, utcnow
+from chunkyard.storage.prepare import prepare_database
 
 USERNAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,149}")
 MIN_PASSWORD_LENGTH = 8

@@ -7,12 +7,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from chunkyard.api.deps import CurrentUser, SessionDep
-from chunkyard.api.errors import ERROR_RESPONSES
-from chunkyard.api.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
+from chunkyard.auth.dependencies import CurrentUser
 from chunkyard.chunks import service
 from chunkyard.chunks.schemas import ChunkPage
 from chunkyard.collections.service import get_collection
+from chunkyard.kit.deps import SessionDep
+from chunkyard.kit.errors import ERROR_RESPONSES
+from chunkyard.kit.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 
 router = APIRouter(tags=["chunks"], responses=ERROR_RESPONSES)
 

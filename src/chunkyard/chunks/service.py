@@ -22,11 +22,11 @@ from urllib.parse import quote
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from chunkyard.api.pagination import invalid_cursor
 from chunkyard.auth.service import Principal
 from chunkyard.chunks.schemas import ChunkPage, StoredChunkOut
 from chunkyard.collections.service import get_collection
 from chunkyard.documents.service import get_document
+from chunkyard.kit.pagination import invalid_cursor
 from chunkyard.storage import repositories
 from chunkyard.storage.models import Chunk, Collection, Document
 from chunkyard.storage.repositories import InvalidPageRequest, Page

@@ -79,9 +79,9 @@ def bind(host: str, port: int) -> socket.socket:
 
 async def _prepare(settings: Settings) -> str | None:
     """Migrate (SQLite) or check (PostgreSQL) the schema; the first user's password if made."""
-    from chunkyard.api.database import is_sqlite, prepare_database
     from chunkyard.auth.bootstrap import ensure_first_user
     from chunkyard.storage import migrate
+    from chunkyard.storage.prepare import is_sqlite, prepare_database
 
     await prepare_database(settings)
     if not is_sqlite(settings):

@@ -56,7 +56,7 @@ def _service_errors(run: Any) -> Any:
     """The service's own errors (a taken name, an unknown user) as one line, exit 1."""
 
     def wrapped(args: argparse.Namespace) -> int:
-        from chunkyard.api.errors import ServiceError
+        from chunkyard.kit.errors import ServiceError
 
         try:
             code: int = run(args)

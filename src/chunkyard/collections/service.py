@@ -14,13 +14,13 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chunkyard.api.errors import Conflict, Invalid, NotFound
-from chunkyard.api.ids import parse_id
-from chunkyard.api.pagination import decode_cursor, encode_cursor, invalid_cursor
 from chunkyard.auth.service import Principal
 from chunkyard.collections.schemas import ChunkConfig, CollectionOut, LastOperation
 from chunkyard.core.registry import strategy_class
 from chunkyard.core.types import ChunkingError
+from chunkyard.kit.errors import Conflict, Invalid, NotFound
+from chunkyard.kit.ids import parse_id
+from chunkyard.kit.pagination import decode_cursor, encode_cursor, invalid_cursor
 from chunkyard.storage.models import Collection, Document, Operation
 from chunkyard.storage.repositories import delete_collection as storage_delete_collection
 

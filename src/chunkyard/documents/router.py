@@ -9,13 +9,12 @@ from typing import Annotated, Any
 import anyio
 from fastapi import APIRouter, BackgroundTasks, File, Request, Response, UploadFile, status
 
-from chunkyard.api.deps import CurrentUser, SessionDep, SettingsDep
-from chunkyard.api.errors import ERROR_RESPONSES
-from chunkyard.api.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
-from chunkyard.collections import preview as previews
-from chunkyard.collections.router import chunking_limiter
+from chunkyard.auth.dependencies import CurrentUser
 from chunkyard.documents import blobs, service
 from chunkyard.documents.schemas import DocumentOut, DocumentPage, DocumentText, UploadResponse
+from chunkyard.kit.deps import SessionDep, SettingsDep, chunking_limiter
+from chunkyard.kit.errors import ERROR_RESPONSES
+from chunkyard.kit.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from chunkyard.settings import Settings
 
 router = APIRouter(tags=["documents"], responses=ERROR_RESPONSES)
@@ -85,7 +84,7 @@ async def get_document_text(
     async with request.app.state.session_factory() as session:
         source = await service.stored_file(session, user, document_id, settings.data_dir)
     return await anyio.to_thread.run_sync(
-        partial(service.read_text, source, previews.MAX_PREVIEW_CHARS),
+        partial(service.read_text, source, service.MAX_PREVIEW_CHARS),
         limiter=chunking_limiter(request),
     )
 

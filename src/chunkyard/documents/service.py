@@ -21,15 +21,6 @@ import anyio
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from chunkyard.api.errors import (
-    Conflict,
-    Invalid,
-    NotFound,
-    PayloadTooLarge,
-    UnsupportedMediaType,
-)
-from chunkyard.api.ids import parse_id
-from chunkyard.api.pagination import decode_cursor, encode_cursor, invalid_cursor
 from chunkyard.auth.service import Principal
 from chunkyard.collections.service import get_collection
 from chunkyard.documents import blobs
@@ -37,10 +28,22 @@ from chunkyard.documents.chunking import read_document
 from chunkyard.documents.schemas import DocumentOut, DocumentText
 from chunkyard.extract import ExtractionError, detect_kind
 from chunkyard.extract.detect import binary_type, is_docx_zip
+from chunkyard.kit.errors import (
+    Conflict,
+    Invalid,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
+from chunkyard.kit.ids import parse_id
+from chunkyard.kit.pagination import decode_cursor, encode_cursor, invalid_cursor
 from chunkyard.storage.models import Collection, Document, DocumentStatus
 from chunkyard.storage.repositories import delete_document as storage_delete_document
 
 MAX_FILENAME = 1024
+# The longest text shown in a document's text view or chunked by a preview (pasted or stored);
+# longer texts are chunked by operations. Read at call time: one limit for all of them.
+MAX_PREVIEW_CHARS = 2_000_000
 
 
 def document_out(document: Document) -> DocumentOut:

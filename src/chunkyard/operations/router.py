@@ -6,13 +6,14 @@ from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, Request, status
 
-from chunkyard.api.deps import CurrentUser, SessionDep
-from chunkyard.api.errors import ERROR_RESPONSES
-from chunkyard.api.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
+from chunkyard.auth.dependencies import CurrentUser
+from chunkyard.kit.deps import SessionDep
+from chunkyard.kit.errors import ERROR_RESPONSES
+from chunkyard.kit.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from chunkyard.operations import service
 from chunkyard.operations.events import ProgressBus, event_for
+from chunkyard.operations.queue import JobRunner
 from chunkyard.operations.schemas import OperationCreate, OperationOut, OperationPage
-from chunkyard.worker.runner import JobRunner
 
 router = APIRouter(tags=["operations"], responses=ERROR_RESPONSES)
 

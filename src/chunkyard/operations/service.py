@@ -13,11 +13,11 @@ from __future__ import annotations
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chunkyard.api.errors import Conflict, NotFound
-from chunkyard.api.ids import parse_id
-from chunkyard.api.pagination import decode_cursor, encode_cursor, invalid_cursor
 from chunkyard.auth.service import Principal
 from chunkyard.collections.service import get_collection, validate_config
+from chunkyard.kit.errors import Conflict, NotFound
+from chunkyard.kit.ids import parse_id
+from chunkyard.kit.pagination import decode_cursor, encode_cursor, invalid_cursor
 from chunkyard.operations.schemas import OperationCreate, OperationOut
 from chunkyard.storage.models import Collection, Document, Operation, OperationStatus, utcnow
 

@@ -20,10 +20,10 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from chunkyard.api.errors import NotFound, ServiceError, Unauthorized
-from chunkyard.api.ids import parse_id
 from chunkyard.auth.dependencies import SESSION_COOKIE
 from chunkyard.auth.service import Principal, resolve_credential
+from chunkyard.kit.errors import NotFound, ServiceError, Unauthorized
+from chunkyard.kit.ids import parse_id
 from chunkyard.operations import service
 from chunkyard.operations.events import Event, ProgressBus, event_for, is_final
 from chunkyard.settings import Settings

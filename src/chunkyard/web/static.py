@@ -35,7 +35,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import FileResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from chunkyard.api.errors import error_response
+from chunkyard.kit.errors import error_response
 
 DIST_DIR = Path(__file__).resolve().parent / "dist"
 

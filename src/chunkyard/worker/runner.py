@@ -28,16 +28,17 @@ import asyncio
 import logging
 import uuid
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import anyio
 from sqlalchemy import select
 
-from chunkyard.api.errors import Unavailable
-from chunkyard.collections.preview import ChunkingPool
+from chunkyard.chunking.preview import ChunkingPool
 from chunkyard.core.types import Chunk, ChunkingError
 from chunkyard.documents.chunking import chunk_file
+from chunkyard.kit.errors import Unavailable
 from chunkyard.operations.events import ProgressBus
+from chunkyard.operations.queue import JobRunner
 from chunkyard.settings import Settings
 from chunkyard.storage.models import Operation, OperationPart, OperationStatus, PartStatus
 from chunkyard.worker.jobs import (
@@ -51,16 +52,6 @@ from chunkyard.worker.lease import db_now, lease_is_free
 from chunkyard.worker.sweeper import sweep_forever
 
 logger = logging.getLogger("chunkyard.worker")
-
-
-class JobRunner(Protocol):
-    async def start(self, operation_id: uuid.UUID) -> None:
-        """Run (or send) the operation's job; its row must be committed already."""
-
-    async def resume(self) -> None:
-        """Pick up operations that a stopped or crashed process left behind."""
-
-    async def shutdown(self) -> None: ...
 
 
 async def start_runner(

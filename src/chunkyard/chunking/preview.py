@@ -47,21 +47,20 @@ from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import chunkyard
-from chunkyard.api.errors import Conflict, Invalid, PayloadTooLarge, Unavailable
 from chunkyard.auth.service import Principal
 from chunkyard.core.compare import SMALL_FRACTION, clean_end, compare, pick_recommendation
 from chunkyard.core.pipeline import document_from_text
 from chunkyard.core.registry import create_strategy
 from chunkyard.core.types import Chunk, Document
 from chunkyard.documents import blobs
+from chunkyard.documents import service as documents_service
 from chunkyard.documents.chunking import chunk_document, read_document
-from chunkyard.documents.service import get_document
+from chunkyard.documents.service import MAX_PREVIEW_CHARS, get_document
 from chunkyard.extract import ExtractionError
+from chunkyard.kit.errors import Conflict, Invalid, PayloadTooLarge, Unavailable
 
 logger = logging.getLogger("chunkyard.api")
 
-# A preview's text is at most this long; longer texts belong in a collection.
-MAX_PREVIEW_CHARS = 2_000_000
 ENTRIES_PER_USER = 32
 CHARS_PER_USER = 8_000_000
 MAX_USERS = 256
@@ -277,7 +276,7 @@ async def stored_document(
     storage_path = document.storage_path or blobs.relative_blob_path(document.content_sha256)
     return StoredDocument(
         document.id, data_dir / storage_path, document.filename, document.content_sha256,
-        MAX_PREVIEW_CHARS,
+        documents_service.MAX_PREVIEW_CHARS,
     )
 
 

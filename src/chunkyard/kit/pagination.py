@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import Query
 
-from chunkyard.api.errors import BadRequest
+from chunkyard.kit.errors import BadRequest
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000

@@ -1,4 +1,7 @@
-"""`Annotated` dependency aliases for routes: `SessionDep`, `CurrentUser`, `SettingsDep`."""
+"""`Annotated` dependency aliases for routes: `SessionDep`, `ReadSessionDep`, `SettingsDep`.
+
+(`CurrentUser` is the auth domain's, in `chunkyard.auth.dependencies`.)
+"""
 
 from __future__ import annotations
 
@@ -6,13 +9,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from chunkyard.auth.dependencies import UNSAFE_METHODS, current_user
-from chunkyard.auth.service import Principal
 from chunkyard.settings import Settings
 from chunkyard.storage.dialect import dialect_for
+
+# Methods that change state: their requests take the write lock, and need a same-origin check
+# when authenticated by cookie (see `auth.dependencies`).
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -54,4 +60,9 @@ async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]
-CurrentUser = Annotated[Principal, Depends(current_user)]
+
+
+def chunking_limiter(request: Request) -> anyio.CapacityLimiter:
+    """The app's bound on chunking threads (one per app: a limiter belongs to one loop)."""
+    limiter: anyio.CapacityLimiter = request.app.state.chunking_limiter
+    return limiter
