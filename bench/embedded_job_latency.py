@@ -7,7 +7,8 @@ an operation started, and until it ends one client sends the two requests in tur
 time, every `--interval` seconds; the same is done for `--idle-seconds` before the operation.
 Target (issue #10): p99 under 100 ms for both while the operation runs.
 
-    python bench/embedded_job_latency.py [--mb 20] [--interval 0.05]
+    python bench/embedded_job_latency.py [--mb 20] [--interval 0.05] [--strategy recursive]
+        [--chunk-size 256]
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ def main() -> None:
     parser.add_argument("--mb", type=float, default=20.0)
     parser.add_argument("--interval", type=float, default=0.05)
     parser.add_argument("--idle-seconds", type=float, default=5.0)
+    parser.add_argument("--strategy", default="recursive")
+    parser.add_argument("--chunk-size", type=int, default=256)
     args = parser.parse_args()
     rng = random.Random(10)
     size = int(args.mb * 1_000_000 / FILES)
@@ -77,13 +80,13 @@ def main() -> None:
         idle, _ = probe(http, server, args.idle_seconds, args.interval)
         started = time.perf_counter()
         operation = http.post(f"/api/v1/collections/{collection['id']}/operations",
-                              json={"config": {"strategy": "recursive",
-                                               "params": {"chunk_size": 256}}},
+                              json={"config": {"strategy": args.strategy,
+                                               "params": {"chunk_size": args.chunk_size}}},
                               headers=server.headers).json()
         busy, state = probe(http, server, None, args.interval, operation["id"])
         elapsed = time.perf_counter() - started
     print(f"embedded mode, {sum(len(d) for _, d in files) / 1e6:.1f} MB in {FILES} files, "
-          f"operation {state} in {elapsed:.1f} s")
+          f"{args.strategy} at {args.chunk_size}: operation {state} in {elapsed:.1f} s")
     report("idle", idle)
     report("job runs", busy)
     worst = max(percentile(v, 0.99) for v in busy.values()) * 1000
