@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     # broker key (`<queue>:broker:`), so deployments (or test runs) that share a Redis never
     # see each other's messages.
     queue: str = Field(default="chunkyard", min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")
+    # The largest file an upload takes (bytes); a bigger one is refused with 413.
+    max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
     # Seconds a Celery task (planning an operation, or one of its parts) may run: past the
     # soft limit its operation is failed with a message saying so; at the hard limit the
     # worker process running it is killed.

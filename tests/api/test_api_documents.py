@@ -15,7 +15,6 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chunkyard.core.types import Chunk as CoreChunk
-from chunkyard.documents.blobs import MAX_UPLOAD_ENV
 from chunkyard.storage.models import Chunk, Document
 from chunkyard.storage.repositories import replace_document_chunks
 
@@ -181,7 +180,8 @@ def test_delete_removes_document_chunks_and_unshared_blob(api: Api) -> None:
 def test_a_file_over_the_limit_is_413_and_nothing_is_stored(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(MAX_UPLOAD_ENV, "100")
+    # CHUNKYARD_MAX_UPLOAD_BYTES=100, on the running app's settings.
+    monkeypatch.setattr(api.client.app.state.settings, "max_upload_bytes", 100)  # type: ignore[attr-defined]
     headers = user_headers(api)
     collection = create_collection(api, headers)
     small = b"small enough " + uuid.uuid4().hex.encode()

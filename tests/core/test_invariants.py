@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import chunkyard
-from chunkyard.core.registry import STRATEGY_NAMES
+from chunkyard.core.registry import strategy_names
 from invariants import check_invariants
 
 PIECES = st.sampled_from(
@@ -38,7 +38,7 @@ def _params(data: st.DataObject, strategy: str) -> dict[str, object]:
     return params
 
 
-@pytest.mark.parametrize("strategy", STRATEGY_NAMES)
+@pytest.mark.parametrize("strategy", strategy_names())
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=TEXTS, filename=FILENAMES, data=st.data())
 def test_invariants_hold_for_every_strategy(
@@ -52,7 +52,7 @@ def test_invariants_hold_for_every_strategy(
     assert [c.to_dict() for c in again] == [c.to_dict() for c in chunks], "not deterministic"
 
 
-@pytest.mark.parametrize("strategy", STRATEGY_NAMES)
+@pytest.mark.parametrize("strategy", strategy_names())
 @pytest.mark.parametrize("char", ["*", "_", "#", "`", "[", "\\", " ", "\t"])
 def test_pathological_repeats_chunk_in_linear_time(strategy: str, char: str) -> None:
     """1 MB of a character that makes other splitters' regexes backtrack catastrophically.
@@ -66,3 +66,18 @@ def test_pathological_repeats_chunk_in_linear_time(strategy: str, char: str) -> 
     elapsed = time.perf_counter() - started
     check_invariants(text, chunks, 512)
     assert elapsed < 30, f"{strategy} took {elapsed:.1f}s on 1 MB of {char!r}"
+
+
+def test_the_registry_is_the_one_list_and_refuses_a_second_registration() -> None:
+    from chunkyard.core.registry import register, strategy_class
+
+    assert strategy_names() == (
+        "character", "recursive", "markdown", "semantic", "hierarchical", "hybrid")
+    existing = strategy_class("recursive")
+
+    class Impostor(existing):  # type: ignore[valid-type,misc]
+        pass
+
+    with pytest.raises(ValueError, match="'recursive' is registered twice"):
+        register("recursive", rank=99)(Impostor)
+    assert strategy_class("recursive") is existing

@@ -27,8 +27,8 @@ from worker_helpers import (
 
 import dbsupport
 from chunkyard.api.app import create_app
+from chunkyard.operations.parts import split
 from chunkyard.storage.models import Document
-from chunkyard.worker.parts import split
 
 
 def test_split_by_count_and_by_size() -> None:

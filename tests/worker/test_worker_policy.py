@@ -21,8 +21,8 @@ from worker_helpers import (
 
 import dbsupport
 from chunkyard.api.app import create_app
+from chunkyard.operations.lease import PartBusy
 from chunkyard.settings import Settings
-from chunkyard.worker.lease import PartBusy
 from chunkyard.worker.policy import RETRY_BACKOFF_MAX, backoff, decide
 
 

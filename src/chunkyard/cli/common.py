@@ -7,7 +7,7 @@ import sys
 import traceback
 from typing import TYPE_CHECKING, Any, TextIO
 
-from chunkyard.core.registry import STRATEGY_NAMES
+from chunkyard.core.registry import strategy_names
 from chunkyard.core.types import ChunkingError
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ def parse_params(pairs: list[str] | None) -> list[tuple[str, str, Any]]:
         if not sep or not key:
             raise UsageError(f"--param {pair!r} must be KEY=VALUE (for example chunk_size=256)")
         target, dot, rest = key.partition(".")
-        if dot and target in STRATEGY_NAMES:
+        if dot and target in strategy_names():
             if not rest:
                 raise UsageError(f"--param {pair!r} names no parameter after {target!r}")
             parsed.append((target, rest, parse_value(raw)))

@@ -1,4 +1,5 @@
-"""The strategy registry: `@register("name")` on a Strategy subclass makes it available by name."""
+"""The strategy registry: `@register("name", rank=N)` on a Strategy subclass makes it available
+by name. It is the one source of strategy names; `rank` orders them where they are listed."""
 
 from __future__ import annotations
 
@@ -9,19 +10,28 @@ from typing import Any, TypeVar
 from chunkyard.core.strategy import Strategy
 from chunkyard.core.types import ChunkingError
 
-STRATEGY_NAMES = ("character", "recursive", "markdown", "semantic", "hierarchical", "hybrid")
-
 _REGISTRY: dict[str, type[Strategy]] = {}
+_RANKS: dict[str, int] = {}
 S = TypeVar("S", bound=type[Strategy])
 
 
-def register(name: str) -> Callable[[S], S]:
+def register(name: str, *, rank: int) -> Callable[[S], S]:
     def decorate(cls: S) -> S:
+        if name in _REGISTRY and _REGISTRY[name] is not cls:
+            raise ValueError(f"strategy {name!r} is registered twice ({_REGISTRY[name].__name__} "
+                             f"and {cls.__name__})")
         cls.name = name
         _REGISTRY[name] = cls
+        _RANKS[name] = rank
         return cls
 
     return decorate
+
+
+def strategy_names() -> tuple[str, ...]:
+    """Every registered strategy's name, in rank order."""
+    _ensure_loaded()
+    return tuple(sorted(_REGISTRY, key=lambda n: (_RANKS[n], n)))
 
 
 def _ensure_loaded() -> None:
@@ -35,7 +45,7 @@ def strategy_class(name: str) -> type[Strategy]:
         return _REGISTRY[name]
     except KeyError:
         raise ChunkingError(
-            f"unknown strategy {name!r}; choose one of: {', '.join(STRATEGY_NAMES)}"
+            f"unknown strategy {name!r}; choose one of: {', '.join(strategy_names())}"
         ) from None
 
 
@@ -62,6 +72,5 @@ def list_strategies() -> list[StrategyInfo]:
     return [
         StrategyInfo(n, _REGISTRY[n].description,
                      _REGISTRY[n].Params.model_json_schema())
-        for n in STRATEGY_NAMES
-        if n in _REGISTRY
+        for n in strategy_names()
     ]

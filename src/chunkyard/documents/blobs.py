@@ -15,31 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from chunkyard.settings import Settings
-
-# Per-file upload limit unless Settings (a future `max_upload_bytes`) or the environment says.
-DEFAULT_MAX_UPLOAD_BYTES = 50 * 1024 * 1024
-MAX_UPLOAD_ENV = "CHUNKYARD_MAX_UPLOAD_BYTES"
 # Bytes of a file that `detect_kind` sees; enough for a DOCX's first local headers.
 HEAD_BYTES = 64 * 1024
 _COPY_BUFFER = 1024 * 1024
-
-
-def max_upload_bytes(settings: Settings) -> int:
-    """The per-file limit: `settings.max_upload_bytes` if Settings has it, else the environment
-    (read per request, so it can change without a restart), else 50 MB."""
-    configured = getattr(settings, "max_upload_bytes", None)
-    if isinstance(configured, int) and configured > 0:
-        return configured
-    raw = os.environ.get(MAX_UPLOAD_ENV, "").strip()
-    if raw:
-        try:
-            value = int(raw)
-        except ValueError:
-            value = 0
-        if value > 0:
-            return value
-    return DEFAULT_MAX_UPLOAD_BYTES
 
 
 def blobs_dir(data_dir: Path) -> Path:

@@ -10,7 +10,7 @@ import anyio
 from fastapi import APIRouter, BackgroundTasks, File, Request, Response, UploadFile, status
 
 from chunkyard.auth.dependencies import CurrentUser
-from chunkyard.documents import blobs, service
+from chunkyard.documents import service
 from chunkyard.documents.schemas import DocumentOut, DocumentPage, DocumentText, UploadResponse
 from chunkyard.kit.deps import SessionDep, SettingsDep, chunking_limiter
 from chunkyard.kit.errors import ERROR_RESPONSES
@@ -42,7 +42,7 @@ async def upload_documents(
     """Upload files as pending documents; all or nothing (any refused file stores none)."""
     documents = await service.upload_documents(
         session, user, collection_id, [(f.filename, f.file) for f in files],
-        data_dir=settings.data_dir, limit=blobs.max_upload_bytes(settings),
+        data_dir=settings.data_dir, limit=settings.max_upload_bytes,
     )
     return UploadResponse(items=[service.document_out(d) for d in documents])
 

@@ -2,7 +2,7 @@
 
 The same functions run in the in-process runner (`run_operation`: the parts one after another)
 and in the Celery tasks of `tasks.py` (one task per part, on every worker process). Each owns
-its sessions (short transactions, never a request's). The steps (SQL in `parts.py`):
+its sessions (short transactions, never a request's). The steps (SQL in `operations/parts.py`):
 
 - plan (`plan_operation`): one transaction sets a pending operation running and splits its
   documents into parts (`operation_parts`: at most `job_part_documents` documents and, unless
@@ -15,7 +15,8 @@ its sessions (short transactions, never a request's). The steps (SQL in `parts.p
   so a job that takes over re-walks the part and counts each document once. A part another
   live job holds raises `PartBusy`; one that `job_max_attempts` jobs claimed and lost (their
   worker died) fails the operation. A heartbeat renews the lease every third of
-  `job_lease_seconds`; once it cannot (taken over after a stall), the job stops (`lease.py`).
+  `job_lease_seconds`; once it cannot (taken over after a stall), the job stops
+  (`operations/lease.py`).
 - per document, one transaction on a connection held for the part: a document unchanged
   since its last chunking (content, configuration hash, chunker version) is counted done,
   with its chunks if this operation stored them (`chunked_by_operation_id`: a job that died
@@ -49,7 +50,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from chunkyard.core.types import Chunk, ChunkingError
 from chunkyard.documents.chunking import chunk_file as _chunk_file
+from chunkyard.operations import parts
 from chunkyard.operations.events import ProgressBus
+from chunkyard.operations.lease import Lease, PartBusy, SessionFactory, new_lease_owner
+from chunkyard.operations.parts import CHUNKER_VERSION, MAX_ERROR_CHARS, Claim, Source
 from chunkyard.settings import Settings
 from chunkyard.storage.dialect import dialect_for
 from chunkyard.storage.engine import create_engine, create_session_factory
@@ -61,9 +65,6 @@ from chunkyard.storage.models import (
     OperationStatus,
 )
 from chunkyard.storage.repositories import DocumentNotFound, store_document_chunks
-from chunkyard.worker import parts
-from chunkyard.worker.lease import Lease, PartBusy, SessionFactory, new_lease_owner
-from chunkyard.worker.parts import CHUNKER_VERSION, MAX_ERROR_CHARS, Claim, Source
 from chunkyard.worker.policy import decide
 from chunkyard.worker.transient import is_transient
 

@@ -17,8 +17,8 @@ import random
 from dataclasses import dataclass
 from typing import Literal
 
+from chunkyard.operations.lease import PartBusy
 from chunkyard.settings import Settings
-from chunkyard.worker.lease import PartBusy
 from chunkyard.worker.transient import is_transient
 
 # Retry delays: 1, 2, 4, ... seconds, at most two minutes, each scaled by a random 0.5-1.0.

@@ -38,6 +38,7 @@ from chunkyard.core.types import Chunk, ChunkingError
 from chunkyard.documents.chunking import chunk_file
 from chunkyard.kit.errors import Unavailable
 from chunkyard.operations.events import ProgressBus
+from chunkyard.operations.lease import db_now, lease_is_free
 from chunkyard.operations.queue import JobRunner
 from chunkyard.settings import Settings
 from chunkyard.storage.models import Operation, OperationPart, OperationStatus, PartStatus
@@ -48,7 +49,6 @@ from chunkyard.worker.jobs import (
     run_operation,
     warm_up,
 )
-from chunkyard.worker.lease import db_now, lease_is_free
 from chunkyard.worker.sweeper import sweep_forever
 
 logger = logging.getLogger("chunkyard.worker")

@@ -24,10 +24,10 @@ from datetime import timedelta
 
 from sqlalchemy import or_, select, update
 
+from chunkyard.operations.lease import REQUEUED, SessionFactory, db_now
 from chunkyard.settings import Settings
 from chunkyard.storage.dialect import dialect_for
 from chunkyard.storage.models import Operation, OperationPart, OperationStatus, PartStatus
-from chunkyard.worker.lease import REQUEUED, SessionFactory, db_now
 
 logger = logging.getLogger("chunkyard.worker")
 

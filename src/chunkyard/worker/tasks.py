@@ -28,6 +28,7 @@ from celery.exceptions import SoftTimeLimitExceeded  # type: ignore[import-untyp
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chunkyard.operations.events import ProgressBus, RedisProgressBus
+from chunkyard.operations.lease import SessionFactory, new_lease_owner
 from chunkyard.settings import Settings
 from chunkyard.storage.engine import create_engine, create_session_factory
 from chunkyard.worker.jobs import (
@@ -37,7 +38,6 @@ from chunkyard.worker.jobs import (
     plan_operation,
     run_part,
 )
-from chunkyard.worker.lease import SessionFactory, new_lease_owner
 from chunkyard.worker.policy import decide
 from chunkyard.worker.transient import is_transient
 

@@ -20,7 +20,7 @@ class CharacterParams(BaseParams):
     )
 
 
-@register("character")
+@register("character", rank=0)
 class CharacterStrategy(Strategy):
     description = (
         "Fixed windows of chunk_size tokens; each cut steps back to a word boundary when one "

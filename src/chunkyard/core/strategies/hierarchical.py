@@ -116,7 +116,7 @@ class _Parent:
     end: int
 
 
-@register("hierarchical")
+@register("hierarchical", rank=4)
 class HierarchicalStrategy(Strategy):
     description = (
         "Parent chunks split into child chunks (2 or 3 levels, sizes strictly decreasing; "

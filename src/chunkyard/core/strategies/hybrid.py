@@ -43,7 +43,7 @@ class HybridParams(BaseParams):
     )
 
 
-@register("hybrid")
+@register("hybrid", rank=5)
 class HybridStrategy(Strategy):
     description = (
         "Chooses from the file type and content: markdown for markdown (large code blocks "

@@ -43,7 +43,7 @@ class MarkdownParams(BaseParams):
     )
 
 
-@register("markdown")
+@register("markdown", rank=2)
 class MarkdownStrategy(Strategy):
     description = (
         "Structure-aware markdown: chunks are whole blocks (headings, fenced code, lists, "

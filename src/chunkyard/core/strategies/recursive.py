@@ -11,7 +11,7 @@ from chunkyard.core.splitter import split_range
 from chunkyard.core.strategy import Region, Span, Strategy
 
 
-@register("recursive")
+@register("recursive", rank=1)
 class RecursiveStrategy(Strategy):
     description = (
         "Splits on the coarsest boundary that fits (paragraph, line, sentence, clause, word, "

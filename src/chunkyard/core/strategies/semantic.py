@@ -139,7 +139,7 @@ class SemanticParams(BaseParams):
         return self
 
 
-@register("semantic")
+@register("semantic", rank=3)
 class SemanticStrategy(Strategy):
     description = (
         "Embeds each sentence with a real embedding model (local all-MiniLM-L6-v2 by default, "

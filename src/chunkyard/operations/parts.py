@@ -1,5 +1,6 @@
-"""An operation's parts in the database: planning them, claiming one, counting its documents,
-finishing it (the last part completes the operation) and failing (see `jobs.py`).
+"""The operation and part state machine, in the database: planning an operation's parts,
+claiming one, counting its documents, finishing it (the last part completes the operation)
+and failing. The worker package runs jobs through it (`worker/jobs.py`); it runs nothing.
 
 A transaction that locks a part and its operation always locks the part first, so two jobs
 never deadlock: a document's transaction updates its part's counters, then the operation's.
@@ -20,6 +21,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 import chunkyard
 from chunkyard.documents import blobs
 from chunkyard.operations.events import EVENT_COLUMNS, ProgressBus, event_for
+from chunkyard.operations.lease import (
+    BUSY_MARGIN,
+    Lease,
+    PartBusy,
+    SessionFactory,
+    db_now,
+    held_by_another,
+    lease_is_free,
+)
 from chunkyard.settings import Settings
 from chunkyard.storage.dialect import dialect_for
 from chunkyard.storage.keys import uuid7
@@ -35,15 +45,6 @@ from chunkyard.storage.models import (
     utcnow,
 )
 from chunkyard.storage.repositories import config_hash_for, ensure_chunk_config
-from chunkyard.worker.lease import (
-    BUSY_MARGIN,
-    Lease,
-    PartBusy,
-    SessionFactory,
-    db_now,
-    held_by_another,
-    lease_is_free,
-)
 
 logger = logging.getLogger("chunkyard.worker")
 
