@@ -81,3 +81,28 @@ def test_the_registry_is_the_one_list_and_refuses_a_second_registration() -> Non
     with pytest.raises(ValueError, match="'recursive' is registered twice"):
         register("recursive", rank=99)(Impostor)
     assert strategy_class("recursive") is existing
+
+
+@pytest.mark.parametrize("strategy", ["markdown", "hybrid", "hierarchical"])
+def test_one_configured_strategy_serves_documents_interleaved(strategy: str) -> None:
+    # Strategies with per-document state split each document on an instance of its own.
+    from chunkyard.core.registry import create_strategy
+    from chunkyard.core.types import Document
+
+    texts = ["# A\n\n" + "alpha words here. " * 400 + "\n\n## B\n\n" + "beta words. " * 300,
+             "# C\n\n" + "gamma words there. " * 500 + "\n\n### D\n\n" + "delta. " * 200]
+    docs = [Document(t, "markdown", f"{i}.md") for i, t in enumerate(texts)]
+    shared = create_strategy(strategy, {"chunk_size": 64})
+    alone = [[(c.start, c.end, c.metadata) for c in create_strategy(
+        strategy, {"chunk_size": 64}).chunks(d)] for d in docs]
+    streams = [shared.chunks(d) for d in docs]
+    together: list[list[tuple[int, int, dict[str, object]]]] = [[], []]
+    pending = {0, 1}
+    while pending:
+        for i in sorted(pending):
+            chunk = next(streams[i], None)
+            if chunk is None:
+                pending.discard(i)
+            else:
+                together[i].append((chunk.start, chunk.end, chunk.metadata))
+    assert together == alone and all(len(a) > 5 for a in alone)

@@ -52,6 +52,10 @@ class Strategy(ABC):
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     Params: ClassVar[type[BaseParams]] = BaseParams
+    # True for a strategy that keeps state from one segment of a document to the next (a
+    # heading stack, a position): each document is then split by a fresh instance of its
+    # own, so one configured strategy serves many documents, or threads, at once.
+    per_document: ClassVar[bool] = False
 
     def __init__(self, params: BaseParams) -> None:
         self.params = params
@@ -69,14 +73,15 @@ class Strategy(ABC):
 
     def chunks(self, doc: Document) -> Iterator[Chunk]:
         """The document's chunks, streamed in source order."""
-        self.prepare(doc)
+        splitter = type(self)(self.params) if self.per_document else self
+        splitter.prepare(doc)
         tokenizer = get_tokenizer(self.params.tokenizer)
         annotate = _Annotator(doc, self.name)
         index = 0
         for lo, hi in segments(doc.text):
             measure = tokenizer.measure(doc.text, lo, hi)
             region = Region(doc, lo, hi, measure, tokenizer)
-            for span in self.split(region):
+            for span in splitter.split(region):
                 cap = span.cap or self.params.chunk_size
                 for s, e in _enforce(doc.text, span.start, span.end, measure, cap):
                     meta = annotate(s, span.meta)

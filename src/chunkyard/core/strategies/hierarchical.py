@@ -41,7 +41,6 @@ from chunkyard.core.registry import register
 from chunkyard.core.sizing import Measure
 from chunkyard.core.splitter import skip_space, split_range, strip_end
 from chunkyard.core.strategy import Region, Span, Strategy
-from chunkyard.core.types import Chunk, Document
 
 MAX_SIZE = 8192
 # Default parent sizes: each level about this many times the size of the level below it.
@@ -125,21 +124,16 @@ class HierarchicalStrategy(Strategy):
     )
     Params = HierarchicalParams
 
+    per_document = True
+
     def __init__(self, params: BaseParams) -> None:
         super().__init__(params)
-        # Position in the full (parents included) output; runs across a document's segments.
+        # Position in the full (parents included) output; runs across the document's segments.
         self._position = 0
-
-    def chunks(self, doc: Document) -> Iterator[Chunk]:
-        # The position counter is per document: run on a fresh instance so that one
-        # configured strategy can serve several documents, or threads, at once.
-        return Strategy.chunks(type(self)(self.params), doc)
 
     def split(self, region: Region) -> Iterator[Span]:
         p = self.params
         assert isinstance(p, HierarchicalParams)
-        if region.lo == 0:
-            self._position = 0  # a document's first segment
         assert p.parent_sizes is not None
         sizes = [*p.parent_sizes, p.chunk_size]
         levels = levels_for(region.doc)

@@ -32,7 +32,7 @@ from chunkyard.core.filekinds import language_for
 from chunkyard.core.params import BaseParams
 from chunkyard.core.registry import create_strategy, register
 from chunkyard.core.strategy import Region, Span, Strategy
-from chunkyard.core.types import Chunk, Document
+from chunkyard.core.types import Document
 
 
 class HybridParams(BaseParams):
@@ -52,25 +52,22 @@ class HybridStrategy(Strategy):
     )
     Params = HybridParams
 
+    per_document = True
+
     def __init__(self, params: BaseParams) -> None:
         super().__init__(params)
-        # Per document (see `chunks`): the sniffed choice, the strategies delegated to, and
-        # the heading stack where the last region ended (text identity, offset, stack).
-        self._choice: tuple[Document, str, str] | None = None
+        # Of this instance's one document: the sniffed choice, the strategies delegated to,
+        # and the heading stack where the last region ended (its end offset, the stack).
+        self._choice: tuple[str, str] | None = None
         self._delegates: dict[str, Strategy] = {}
-        self._carry: tuple[int, int, list[tuple[int, str]]] | None = None
-
-    def chunks(self, doc: Document) -> Iterator[Chunk]:
-        # The state above is per document: run on a fresh instance so that one configured
-        # strategy can serve several documents, or threads, at once.
-        return Strategy.chunks(type(self)(self.params), doc)
+        self._carry: tuple[int, list[tuple[int, str]]] | None = None
 
     def split(self, region: Region) -> Iterator[Span]:
         doc = region.doc
-        if self._choice is None or self._choice[0] is not doc:
+        if self._choice is None:
             # The first 64 KB of the document, not of the region, so every segment agrees.
-            self._choice = (doc, *sniff(doc.text, doc.filename, doc_kind=doc.kind))
-        _, kind, reason = self._choice
+            self._choice = sniff(doc.text, doc.filename, doc_kind=doc.kind)
+        kind, reason = self._choice
         if kind == "markdown":
             yield from self._markdown(region, reason)
         elif kind == "code":
@@ -106,10 +103,10 @@ class HybridStrategy(Strategy):
         blocks = mb.parse_blocks(region.text, region.lo, region.hi)
         stack: list[tuple[int, str]] = []
         carry = self._carry
-        if carry is not None and carry[0] == id(region.text) and carry[1] == region.lo:
-            stack = list(carry[2])
+        if carry is not None and carry[0] == region.lo:
+            stack = list(carry[1])
         headings = _Headings(blocks, stack)
-        self._carry = (id(region.text), region.hi, headings.final)
+        self._carry = (region.hi, headings.final)
 
         big = [b for b in blocks if b.kind == mb.CODE
                and region.measure.count(b.start, b.end) > p.chunk_size]

@@ -52,21 +52,23 @@ class MarkdownStrategy(Strategy):
     )
     Params = MarkdownParams
 
+    per_document = True
+
     def __init__(self, params: BaseParams) -> None:
         super().__init__(params)
-        # The heading stack where a segment of a very long text ends, keyed by (id of the
-        # text, end offset), so that the next segment still knows its section.
-        self._carry: dict[tuple[int, int], list[tuple[int, str]]] = {}
+        # The heading stack where a segment of this instance's one (very long) document
+        # ends, keyed by its end offset, so that the next segment still knows its section.
+        self._carry: dict[int, list[tuple[int, str]]] = {}
 
     def split(self, region: Region) -> Iterator[Span]:
         p = self.params
         assert isinstance(p, MarkdownParams)
         text = region.text
         blocks = mb.parse_blocks(text, region.lo, region.hi)
-        stack = self._carry.pop((id(text), region.lo), []) if region.lo else []
+        stack = self._carry.pop(region.lo, []) if region.lo else []
         paths = _heading_paths(blocks, stack)
         if region.hi < len(text):
-            self._carry[(id(text), region.hi)] = stack
+            self._carry[region.hi] = stack
         if blocks:
             yield from _Chunker(region, blocks, paths, p).run()
 
