@@ -8,7 +8,7 @@ from pydantic import Field
 
 from chunkyard.core.params import BaseParams
 from chunkyard.core.registry import register
-from chunkyard.core.splitter import fit_within, skip_space, strip_end
+from chunkyard.core.splitter import EndRule, split_range, strip_end
 from chunkyard.core.strategy import Region, Span, Strategy
 
 
@@ -31,29 +31,23 @@ class CharacterStrategy(Strategy):
     def split(self, region: Region) -> Iterator[Span]:
         p = self.params
         assert isinstance(p, CharacterParams)
-        text, measure, cap = region.text, region.measure, p.chunk_size
-        s = skip_space(text, region.lo, region.hi)
-        end_all = strip_end(text, s, region.hi)
-        prev_end = s
-        while s < end_all:
-            e_max = measure.fit(s, end_all, cap)
-            if e_max >= end_all:
-                yield Span(s, end_all)
-                return
-            look_from = max(prev_end + 1, e_max - int((e_max - s) * p.boundary_window))
-            b = _last_space(text, look_from, e_max)
-            e = strip_end(text, s, b) if b > s else e_max
-            if e <= prev_end or e <= s:
-                e = b = e_max
-            e = fit_within(measure, s, e, cap)
+        rule = _word_end(region.text, p.boundary_window)
+        for s, e in split_range(region.text, region.lo, region.hi, region.measure,
+                                p.chunk_size, p.chunk_overlap, choose_end=rule):
             yield Span(s, e)
-            prev_end = e
-            nxt = skip_space(text, e, end_all)
-            if p.chunk_overlap:
-                back = measure.back(e, s + 1, p.chunk_overlap)
-                if s < back < min(nxt, e):
-                    nxt = back
-            s = nxt
+
+
+def _word_end(text: str, window: float) -> EndRule:
+    """The character strategy's rule: the last space within the final `window` share of the
+    chunk, else the cap (mid-word)."""
+
+    def choose(s: int, prev_end: int, e_max: int) -> int:
+        look_from = max(prev_end + 1, e_max - int((e_max - s) * window))
+        b = _last_space(text, look_from, e_max)
+        e = strip_end(text, s, b) if b > s else e_max
+        return e_max if e <= prev_end or e <= s else e
+
+    return choose
 
 
 def _last_space(text: str, lo: int, hi: int) -> int:
