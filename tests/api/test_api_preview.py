@@ -13,6 +13,7 @@ from api_helpers import API, Api, assert_error, user_headers
 
 from chunkyard.chunking import router as chunking_routes
 from chunkyard.chunking.preview import ChunkingPool, PreviewResult
+from recommendation import assert_recommends_the_best
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 GUIDE = (CORPUS / "guide.md").read_text(encoding="utf-8")
@@ -55,7 +56,10 @@ def test_preview_chunks_index_the_source_and_respect_the_cap(
         assert 0 <= chunk["start"] < chunk["end"] <= len(text)
         assert chunk["text"] == text[chunk["start"]:chunk["end"]]
         assert 0 < chunk["tokens"] <= 64
-        assert chunk["metadata"]["strategy"] == strategy or strategy == "hybrid"
+        assert chunk["metadata"]["strategy"] == strategy
+        if strategy == "hybrid":  # which strategy it chose for the text, and why
+            assert chunk["metadata"]["chosen_strategy"] in ("markdown", "recursive")
+            assert chunk["metadata"]["reason"]
     assert body["metrics"]["tokens_max"] <= 64
 
 
@@ -182,7 +186,7 @@ def test_compare(api: Api) -> None:
         assert result["metrics"]["chunk_count"] >= len(result["chunks"])
         for chunk in result["chunks"]:
             assert chunk["text"] == GUIDE[chunk["start"]:chunk["end"]]
-    assert body["recommendation"]["strategy"] in ("recursive", "markdown")
+    assert_recommends_the_best(body)
     one = api.client.post(f"{API}/compare", json={"text": GUIDE, "configs": configs[:1]},
                           headers=headers)
     assert "configs" in assert_error(one, 422)["detail"]
