@@ -32,7 +32,7 @@ def test_the_embedded_runner_retries_a_locked_database(
     # Once, "database is locked" in the embedded mode failed the whole operation, where a
     # Celery worker retried it.
     settings = databases.fresh("sqlite").model_copy(
-        update={"sqlite_busy_timeout": 0.2, "job_part_documents": 4})
+        update={"sqlite_busy_timeout": 1.0, "job_part_documents": 4})
     database = settings.database_url.split(":///", 1)[1]
     with TestClient(create_app(settings)) as client:
         service = Service(settings, ExitStack())
@@ -42,14 +42,16 @@ def test_the_embedded_runner_retries_a_locked_database(
         wait_for(service, headers, created["id"], done=1)
 
         locker = sqlite3.connect(database, timeout=5, isolation_level=None)
-        locker.execute("BEGIN IMMEDIATE")  # every write waits 0.2 s, then is "locked"
-        time.sleep(3.0)
+        # Every write waits 1 s, then is "locked". (Not much shorter: on a busy machine the
+        # job's own lease heartbeat would then collide with its writes, retry after retry.)
+        locker.execute("BEGIN IMMEDIATE")
+        time.sleep(4.0)
         locker.execute("ROLLBACK")
         locker.close()
         # Retried within seconds: not rescued a minute later, once the lease of a job that
         # gave up had expired (the sweeper would do that; the default lease is 60 s).
         assert settings.job_lease_seconds == 60.0
-        final = wait_finished(service.api, headers, created["id"], timeout=30)
+        final = wait_finished(service.api, headers, created["id"], timeout=50)
 
     assert_one_correct_set_each(service, documents, final)
     retried = [r.getMessage() for r in caplog.records
