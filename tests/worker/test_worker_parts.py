@@ -137,20 +137,23 @@ def test_cancel_stops_every_part(databases: dbsupport.Databases) -> None:
         response = service.api.client.post(f"{API}/operations/{created['id']}/cancel",
                                            headers=headers)
         assert response.status_code == 200, response.text
+        done_at_cancel = response.json()["documents_done"]
         cancelled_at = time.monotonic()
         # Every part's job ends: the running ones after their document in hand, the
-        # others as soon as they are delivered.
+        # others as soon as they are delivered. (What they did after the cancel is counted
+        # below, not timed: a parallel suite on two cores makes wall-clock bounds flaky.)
         worker = service.workers[0]
         while True:
             received, ended = part_tasks(worker.log())
             if len(received) == 6 and received == ended:
                 break
-            assert time.monotonic() - cancelled_at < 2.0, worker.log()[-3000:]
+            assert time.monotonic() - cancelled_at < 60.0, worker.log()[-3000:]
             time.sleep(0.02)
 
         final: dict[str, Any] = wait_finished(service.api, headers, created["id"])
         assert final["status"] == "cancelled"
-        assert final["documents_done"] < len(documents)
+        # At most the two documents in hand (one per pool process) count after the cancel.
+        assert final["documents_done"] <= done_at_cancel + 2 < len(documents)
         # Nothing is stored after the cancel, and what was stored is counted exactly once.
         time.sleep(0.5)
         assert wait_finished(service.api, headers, created["id"]) == final
