@@ -37,6 +37,30 @@ def redis_url() -> str:
 
 
 _redis_error: list[str | None] = []
+_rabbitmq_error: list[str | None] = []
+DEFAULT_TEST_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672//"
+
+
+def amqp_url() -> str:
+    return os.environ.get("CHUNKYARD_TEST_AMQP_URL", DEFAULT_TEST_AMQP_URL)
+
+
+def require_rabbitmq() -> str:
+    """The test RabbitMQ URL; fails (CI=true) or skips the test when it cannot be reached."""
+    if not _rabbitmq_error:
+        from kombu import Connection
+
+        try:
+            with Connection(amqp_url(), connect_timeout=5) as connection:
+                connection.ensure_connection(max_retries=1)
+            _rabbitmq_error.append(None)
+        except Exception as exc:  # any failure to connect
+            _rabbitmq_error.append(f"RabbitMQ at {amqp_url()} unreachable: {exc!r}")
+    if _rabbitmq_error[0]:
+        if _in_ci():
+            pytest.fail(f"{_rabbitmq_error[0]} (CI=true: RabbitMQ is required)")
+        pytest.skip(f"{_rabbitmq_error[0]} (set CI=true to make this a failure)")
+    return amqp_url()
 
 
 def require_redis() -> str:

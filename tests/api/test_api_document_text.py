@@ -14,8 +14,9 @@ import pytest
 from api_helpers import API, Api, assert_error, create_collection, user_headers
 from operation_helpers import CORRUPT_PDF, start, text_file, upload, wait_finished
 
+from chunkyard.core.types import Document
+from chunkyard.documents import router as documents_routes
 from chunkyard.documents import service as documents_service
-from chunkyard.documents.schemas import DocumentText
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 FIELDS = {"document_id", "filename", "kind", "text", "size_chars"}
@@ -191,14 +192,14 @@ def test_a_text_over_the_preview_limit_is_413(api: Api, monkeypatch: pytest.Monk
 
 def test_the_text_is_read_off_the_event_loop(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     started = threading.Event()
-    real = documents_service.read_text
+    real = documents_routes.load_document
 
-    def slow_read(*args: Any) -> DocumentText:
+    def slow_read(*args: Any) -> Document:
         started.set()
         time.sleep(1.5)  # blocking: would stall every request if run on the loop
         return real(*args)
 
-    monkeypatch.setattr(documents_service, "read_text", slow_read)
+    monkeypatch.setattr(documents_routes, "load_document", slow_read)
     headers = user_headers(api)
     collection = create_collection(api, headers)
     (document,) = upload(api, headers, collection["id"], [("slow.txt", text_file("slow"))])

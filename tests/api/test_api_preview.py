@@ -12,7 +12,9 @@ import pytest
 from api_helpers import API, Api, assert_error, user_headers
 
 from chunkyard.chunking import router as chunking_routes
-from chunkyard.chunking.preview import ChunkingPool, PreviewResult
+from chunkyard.chunking.pool import ChunkingPool
+from chunkyard.chunking.work import PreviewResult
+from chunkyard.kit.deps import app_service
 from recommendation import assert_recommends_the_best
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
@@ -137,10 +139,10 @@ def test_preview_chunking_runs_off_the_event_loop(
     monkeypatch.setattr(chunking_routes, "run_preview", slow_preview)
     # The stand-in lives in this process, so the pool runs in threads here (worker processes
     # are off the loop by construction: tests/api/test_api_preview_pool.py).
-    # (In the State's own dict: monkeypatch.setattr would delete the attribute on undo.)
     app: Any = api.client.app
-    monkeypatch.setitem(app.state._state, "chunking_pool",
-                        ChunkingPool(app.state.chunking_limiter, processes=False))
+    monkeypatch.setitem(app.dependency_overrides, app_service("chunking_pool"),
+                        lambda: ChunkingPool(app.state.services.chunking_limiter,
+                                             processes=False))
     headers = user_headers(api)
     results: list[int] = []
     worker = threading.Thread(target=lambda: results.append(api.client.post(

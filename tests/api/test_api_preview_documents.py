@@ -19,7 +19,9 @@ from operation_helpers import CORRUPT_PDF, start, text_file, upload, wait_finish
 
 from chunkyard.api.app import create_app
 from chunkyard.chunking import router as chunking_routes
-from chunkyard.chunking.preview import ChunkingPool, PreviewResult
+from chunkyard.chunking.pool import ChunkingPool
+from chunkyard.chunking.work import PreviewResult
+from chunkyard.kit.deps import app_service
 from chunkyard.settings import Settings
 from recommendation import assert_recommends_the_best
 
@@ -239,7 +241,9 @@ def test_documents_that_cannot_be_read_are_clear_errors(api: Api) -> None:
     response = api.client.post(
         f"{API}/preview", json={"document_id": broken["id"]}, headers=headers
     )
-    assert "document_id" in assert_error(response, 422, "extraction_failed")["detail"]
+    # The same error, naming the document and its file, as its text view and its job give.
+    detail = assert_error(response, 422, "extraction_failed")["detail"]
+    assert broken["id"] in detail and "broken.pdf" in detail
     sha = lost["content_sha256"]
     (api.settings.data_dir / "blobs" / sha[:2] / sha).unlink()
     for path, extra in (("/preview", {}), ("/compare", {"configs": [{}, {}]})):
@@ -265,10 +269,10 @@ def test_document_previews_run_off_the_event_loop(
     monkeypatch.setattr(chunking_routes, "run_document_preview", slow_preview)
     # The stand-in lives in this process, so the pool runs in threads here (worker processes
     # are off the loop by construction: tests/api/test_api_preview_pool.py).
-    # (In the State's own dict: monkeypatch.setattr would delete the attribute on undo.)
     app: Any = api.client.app
-    monkeypatch.setitem(app.state._state, "chunking_pool",
-                        ChunkingPool(app.state.chunking_limiter, processes=False))
+    monkeypatch.setitem(app.dependency_overrides, app_service("chunking_pool"),
+                        lambda: ChunkingPool(app.state.services.chunking_limiter,
+                                             processes=False))
     headers = user_headers(api)
     collection = create_collection(api, headers)
     (document,) = upload(api, headers, collection["id"], [("slow.txt", text_file("slow"))])

@@ -25,19 +25,13 @@ from operation_helpers import text_file, upload
 
 from chunkyard.api.app import create_app
 from chunkyard.auth.service import Principal
-from chunkyard.chunking import preview as previews
-from chunkyard.chunking.preview import (
-    ChunkingPool,
-    MemoryPreviewCache,
-    PreviewResult,
-    StoredDocument,
-    cpu_count,
-    run_compare,
-    run_document_preview,
-    run_preview,
-)
+from chunkyard.chunking import pool as pools
+from chunkyard.chunking.cache import MemoryPreviewCache
+from chunkyard.chunking.pool import ChunkingPool, cpu_count
+from chunkyard.chunking.work import PreviewResult, run_compare, run_document_preview, run_preview
 from chunkyard.collections.service import validate_config
 from chunkyard.core.types import Chunk, ChunkingError
+from chunkyard.documents.stored import StoredFile
 from chunkyard.kit.errors import Conflict, Unavailable
 from chunkyard.settings import Settings
 
@@ -49,7 +43,7 @@ CHUNK_FIELDS = ("index", "text", "start", "end", "tokens", "metadata")
 
 def app_pool(api: Api) -> ChunkingPool:
     app: Any = api.client.app
-    pool: ChunkingPool = app.state.chunking_pool
+    pool: ChunkingPool = app.state.services.chunking_pool
     return pool
 
 
@@ -138,8 +132,8 @@ def test_a_document_preview_through_the_pool_equals_one_in_process(api: Api) -> 
     )
     assert response.status_code == 200, response.text
     sha = document["content_sha256"]
-    source = StoredDocument(uuid.UUID(document["id"]),
-                            api.settings.data_dir / "blobs" / sha[:2] / sha, "notes.txt", sha)
+    source = StoredFile(uuid.UUID(document["id"]),
+                        api.settings.data_dir / "blobs" / sha[:2] / sha, "notes.txt", sha)
     local = run_document_preview(source, *canonical("recursive", {"chunk_size": 40}))
     body = response.json()
     assert [{k: c[k] for k in CHUNK_FIELDS} for c in body["chunks"]] == chunk_dicts(local.chunks)
@@ -191,7 +185,7 @@ def test_the_pool_runs_work_in_other_processes_and_keeps_errors_intact(tmp_path:
             with pytest.raises(ChunkingError) as local:
                 run_preview("text", None, "no-such-strategy", {})
             assert str(chunking.value) == str(local.value)
-            missing = StoredDocument(uuid.uuid4(), tmp_path / "gone", "gone.txt", "0" * 64)
+            missing = StoredFile(uuid.uuid4(), tmp_path / "gone", "gone.txt", "0" * 64)
             with pytest.raises(Conflict) as conflict:
                 await pool.run(run_document_preview, missing, "recursive", {})
             assert conflict.value.status == 409
@@ -247,7 +241,7 @@ def test_without_processes_the_pool_runs_the_same_work_in_threads(
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise OSError("no processes here")
 
-    monkeypatch.setattr(previews, "ProcessPoolExecutor", refuse)
+    monkeypatch.setattr(pools, "ProcessPoolExecutor", refuse)
 
     async def main() -> None:
         pool = ChunkingPool(anyio.CapacityLimiter(2), workers=2)
@@ -265,7 +259,7 @@ def test_without_processes_the_pool_runs_the_same_work_in_threads(
 
 def test_when_workers_never_start_the_pool_uses_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     # Every worker dies on its warm-up task: the processes "cannot start".
-    monkeypatch.setattr(previews, "_ready", functools.partial(posix._exit, 3))
+    monkeypatch.setattr(pools, "_ready", functools.partial(posix._exit, 3))
 
     async def main() -> None:
         pool = ChunkingPool(anyio.CapacityLimiter(2), workers=1)
@@ -281,7 +275,7 @@ def test_when_workers_never_start_the_pool_uses_threads(monkeypatch: pytest.Monk
 def test_app_shutdown_leaves_no_child_process(sqlite_settings: Settings) -> None:
     with TestClient(create_app(sqlite_settings)) as client:
         app: Any = client.app
-        pool: ChunkingPool = app.state.chunking_pool
+        pool: ChunkingPool = app.state.services.chunking_pool
         headers = user_headers_for(client, sqlite_settings)
         response = client.post(f"{API}/preview", json={"text": "Warm. " * 50}, headers=headers)
         assert response.status_code == 200, response.text

@@ -85,7 +85,7 @@ def test_embedded_jobs_chunk_in_the_apps_chunking_processes(
     # request (350 ms p99 for GET /healthz during a 20 MB job; bench/embedded_job_latency.py).
     settings = databases.fresh("sqlite")
     with TestClient(create_app(settings)) as client:
-        pool = client.app.state.chunking_pool  # type: ignore[attr-defined]
+        pool = client.app.state.services.chunking_pool  # type: ignore[attr-defined]
         assert pool.uses_processes
         ran: list[tuple[str, int]] = []
         run = pool.run

@@ -29,7 +29,8 @@ from worker_helpers import (
 import dbsupport
 from chunkyard.api.app import create_app
 from chunkyard.documents import blobs
-from chunkyard.documents.chunking import chunk_file
+from chunkyard.documents.chunking import chunk_document
+from chunkyard.documents.stored import read_document
 from chunkyard.settings import Settings
 from chunkyard.storage import migrate
 from chunkyard.storage.models import Collection, Document, Operation, OperationPart, utcnow
@@ -70,7 +71,7 @@ def chunked_by(settings: Settings, document: dict[str, Any], operation_id: str) 
     path = settings.data_dir / blobs.relative_blob_path(document["content_sha256"])
 
     async def store(session: AsyncSession) -> None:
-        chunks = chunk_file(path, document["filename"], CONFIG)
+        chunks = chunk_document(read_document(path, document["filename"]), CONFIG)
         await replace_document_chunks(
             session, uuid.UUID(document["id"]), chunks, config_hash_for(CONFIG),
             config=CONFIG, chunker_version=CHUNKER_VERSION,

@@ -25,7 +25,8 @@ import dbsupport
 import workersupport
 from chunkyard.api.app import create_app
 from chunkyard.documents import blobs
-from chunkyard.documents.chunking import chunk_file
+from chunkyard.documents.chunking import chunk_document
+from chunkyard.documents.stored import read_document
 from chunkyard.settings import Settings
 from chunkyard.storage import migrate
 from chunkyard.storage.models import Chunk, Document, Operation, OperationPart
@@ -161,8 +162,8 @@ def expected_chunks(
 ) -> list[tuple[int, str, int, int, int]]:
     """What the library makes of the stored document: (index, text, start, end, tokens)."""
     path = settings.data_dir / blobs.relative_blob_path(document["content_sha256"])
-    return [(i, c.text, c.start, c.end, c.tokens)
-            for i, c in enumerate(chunk_file(path, document["filename"], config))]
+    chunks = chunk_document(read_document(path, document["filename"]), config)
+    return [(i, c.text, c.start, c.end, c.tokens) for i, c in enumerate(chunks)]
 
 
 def assert_one_correct_set_each(

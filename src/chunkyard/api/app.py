@@ -5,9 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
-import anyio
 from fastapi import APIRouter, FastAPI
 
 import chunkyard
@@ -20,20 +18,17 @@ from chunkyard.api.middleware import (
 from chunkyard.auth.cache import CredentialCache
 from chunkyard.auth.router import router as auth_router
 from chunkyard.auth.secret import secret_path, signing_key
-from chunkyard.chunking.preview import ChunkingPool, make_preview_cache
-from chunkyard.chunking.router import CHUNKING_THREADS
 from chunkyard.chunking.router import router as chunking_router
 from chunkyard.chunks.router import router as chunks_router
 from chunkyard.collections.router import router as collections_router
 from chunkyard.documents.router import router as documents_router
 from chunkyard.kit.errors import install_error_handlers
-from chunkyard.operations.events import LocalProgressBus, ProgressBus, RedisProgressBus
 from chunkyard.operations.router import router as operations_router
 from chunkyard.operations.websocket import router as operations_ws_router
 from chunkyard.settings import Settings, get_settings
 from chunkyard.storage.engine import create_engine, create_session_factory
 from chunkyard.storage.prepare import prepare_database
-from chunkyard.worker.runner import start_runner
+from chunkyard.worker.mode import ExecutionMode
 
 logger = logging.getLogger("chunkyard.api")
 
@@ -56,35 +51,14 @@ def create_app(settings: Settings | None = None, *, auto_migrate: bool | None = 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await prepare_database(settings, auto_migrate=auto_migrate)
         engine = create_engine(settings)
-        redis: Any = None
-        if settings.redis_url:
-            from redis.asyncio import Redis
-
-            redis = Redis.from_url(
-                settings.redis_url, socket_connect_timeout=2, socket_timeout=2
-            )
         app.state.engine = engine
         app.state.session_factory = create_session_factory(engine)
-        app.state.redis = redis
-        app.state.preview_cache = make_preview_cache(redis)
-        app.state.chunking_limiter = anyio.CapacityLimiter(CHUNKING_THREADS)
-        bus: ProgressBus = RedisProgressBus(redis) if redis is not None else LocalProgressBus()
-        app.state.progress_bus = bus
-        # One pool of chunking processes for previews and, in the embedded mode, for jobs.
-        app.state.chunking_pool = ChunkingPool(app.state.chunking_limiter)
-        runner = await start_runner(
-            settings, app.state.session_factory, app.state.chunking_limiter, bus=bus,
-            pool=app.state.chunking_pool,
-        )
-        app.state.operation_runner = runner
+        services = await ExecutionMode(settings).open_app_services(app.state.session_factory)
+        app.state.services = services
         try:
             yield
         finally:
-            await runner.shutdown()
-            await app.state.chunking_pool.shutdown()
-            await bus.close()
-            if redis is not None:
-                await redis.aclose()
+            await services.close()
             await engine.dispose()
 
     app = FastAPI(

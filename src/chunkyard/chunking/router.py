@@ -1,32 +1,22 @@
 """The chunking domain's routes: the strategies, preview, compare and recommend.
 
 Previews and compares of pasted text or of a stored document run in the app's chunking
-processes (`preview.ChunkingPool`, also used by embedded jobs) and are cached per user.
+processes (`pool.ChunkingPool`, also used by embedded jobs) and are cached per user.
 """
 
 from __future__ import annotations
 
-import os
 import uuid
 from typing import Any
 
 import anyio
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
 from chunkyard.auth.dependencies import CurrentUser
 from chunkyard.auth.service import Principal
-from chunkyard.chunking.preview import (
-    ChunkingPool,
-    PreviewCache,
-    PreviewResult,
-    StoredDocument,
-    cache_key,
-    document_cache_key,
-    run_compare,
-    run_document_preview,
-    run_preview,
-    stored_document,
-)
+from chunkyard.chunking.cache import cache_key, document_cache_key
+from chunkyard.chunking.deps import ChunkingPoolDep, PreviewCacheDep
+from chunkyard.chunking.work import PreviewResult, run_compare, run_document_preview, run_preview
 from chunkyard.collections import service
 from chunkyard.collections.schemas import (
     ChunkOut,
@@ -43,21 +33,11 @@ from chunkyard.core.recommend import recommend as recommend_strategy
 from chunkyard.core.registry import list_strategies
 from chunkyard.core.types import Chunk
 from chunkyard.documents import service as documents_service
-from chunkyard.kit.deps import chunking_limiter
+from chunkyard.documents.stored import StoredFile, stored_file
+from chunkyard.kit.deps import ChunkingLimiterDep, SessionFactoryDep, SettingsDep
 from chunkyard.kit.errors import ERROR_RESPONSES, PayloadTooLarge
-from chunkyard.settings import Settings
 
 router = APIRouter(tags=["chunking"], responses=ERROR_RESPONSES)
-
-# Chunking threads at once (beyond these, previews wait): anyio's shared default pool of 40
-# stays free for everything else that needs a thread. One limiter per app, made in its
-# lifespan (a limiter belongs to one event loop).
-CHUNKING_THREADS = max(2, os.cpu_count() or 2)
-
-
-def chunking_pool(request: Request) -> ChunkingPool:
-    pool: ChunkingPool = request.app.state.chunking_pool
-    return pool
 
 
 
@@ -83,14 +63,14 @@ async def strategies(user: CurrentUser) -> list[StrategyOut]:
     return [StrategyOut(**info.to_dict()) for info in list_strategies()]
 
 
-async def _stored_document(
-    request: Request, user: Principal, document_id: uuid.UUID
-) -> StoredDocument:
+async def _stored_file(
+    factory: SessionFactoryDep, settings: SettingsDep, user: Principal, document_id: uuid.UUID
+) -> StoredFile:
     """The user's document (404 otherwise), read in a short session of its own: no database
     connection is held while the document is chunked."""
-    settings: Settings = request.app.state.settings
-    async with request.app.state.session_factory() as session:
-        return await stored_document(session, user, document_id, settings.data_dir)
+    async with factory() as session:
+        return await stored_file(session, user, document_id, settings.data_dir,
+                                 documents_service.MAX_PREVIEW_CHARS)
 
 
 _PREVIEW_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -101,26 +81,31 @@ _PREVIEW_ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/preview", response_model=PreviewResponse, responses=_PREVIEW_ERRORS)
-async def preview(body: PreviewRequest, request: Request, user: CurrentUser) -> PreviewResponse:
+async def preview(
+    body: PreviewRequest,
+    user: CurrentUser,
+    pool: ChunkingPoolDep,
+    cache: PreviewCacheDep,
+    factory: SessionFactoryDep,
+    settings: SettingsDep,
+) -> PreviewResponse:
     """Chunk a text, or a stored document as an operation would, with one configuration;
     nothing is stored."""
     if body.text is not None:
         _check_size(body.text)
     valid = service.validate_config(body.strategy, body.params, user, field="")
-    source: StoredDocument | None = None
+    source: StoredFile | None = None
     if body.document_id is not None:
-        source = await _stored_document(request, user, body.document_id)
+        source = await _stored_file(factory, settings, user, body.document_id)
         key = document_cache_key(
             source.content_sha256, source.filename, valid.strategy, valid.params
         )
     else:
         key = cache_key(body.text or "", body.filename, valid.strategy, valid.params)
 
-    cache: PreviewCache = request.app.state.preview_cache
     result = await cache.get(user.id, key)
     cached = result is not None
     if result is None:
-        pool = chunking_pool(request)
         if source is not None:
             result = await pool.run(run_document_preview, source, valid.strategy, valid.params)
         else:
@@ -145,20 +130,24 @@ def _preview_response(
 
 @router.post("/recommend", response_model=RecommendResponse)
 async def recommend(
-    body: RecommendRequest, request: Request, user: CurrentUser
+    body: RecommendRequest, user: CurrentUser, limiter: ChunkingLimiterDep
 ) -> RecommendResponse:
     """A strategy and parameters for a file, from its name and (optionally) its text."""
     if body.text is not None:
         _check_size(body.text)
     rec = await anyio.to_thread.run_sync(
-        recommend_strategy, body.filename, body.text, limiter=chunking_limiter(request)
+        recommend_strategy, body.filename, body.text, limiter=limiter
     )
     return RecommendResponse(**rec.to_dict())
 
 
 @router.post("/compare", response_model=CompareResponse, responses=_PREVIEW_ERRORS)
 async def compare_configs(
-    body: CompareRequest, request: Request, user: CurrentUser
+    body: CompareRequest,
+    user: CurrentUser,
+    pool: ChunkingPoolDep,
+    factory: SessionFactoryDep,
+    settings: SettingsDep,
 ) -> CompareResponse:
     """Chunk one text or stored document with 2 to 6 configurations and measure how the
     chunks differ."""
@@ -168,10 +157,10 @@ async def compare_configs(
         service.validate_config(c.strategy, c.params, user, field=f"configs[{i}]").to_dict()
         for i, c in enumerate(body.configs)
     ]
-    source: str | StoredDocument = body.text or ""
+    source: str | StoredFile = body.text or ""
     if body.document_id is not None:
-        source = await _stored_document(request, user, body.document_id)
-    result = await chunking_pool(request).run(
+        source = await _stored_file(factory, settings, user, body.document_id)
+    result = await pool.run(
         run_compare, source, body.filename, configs, body.max_chunks
     )
     return CompareResponse.model_validate(result)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
 from chunkyard.auth.dependencies import CurrentUser
 from chunkyard.chunks import service
 from chunkyard.chunks.schemas import ChunkPage
 from chunkyard.collections.service import get_collection
-from chunkyard.kit.deps import SessionDep
+from chunkyard.kit.deps import SessionDep, SessionFactoryDep
 from chunkyard.kit.errors import ERROR_RESPONSES
 from chunkyard.kit.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 
@@ -61,13 +61,13 @@ async def list_document_chunks(
     "/collections/{collection_id}/export", response_class=StreamingResponse, responses=_EXPORT
 )
 async def export_collection(
-    collection_id: str, request: Request, session: SessionDep, user: CurrentUser
+    collection_id: str, session: SessionDep, user: CurrentUser, factory: SessionFactoryDep
 ) -> StreamingResponse:
     """Every chunk of the collection as streamed JSONL (a download)."""
     # Checked before the response starts: someone else's collection is a plain 404.
     collection = await get_collection(session, user, collection_id)
     return StreamingResponse(
-        service.export_lines(request.app.state.session_factory, collection.id),
+        service.export_lines(factory, collection.id),
         media_type="application/x-ndjson",
         headers={"Content-Disposition": service.attachment(collection)},
     )

@@ -47,7 +47,9 @@ def add_parser(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
 
 def run_worker(args: argparse.Namespace) -> int:
     settings = load_settings()
-    if not settings.celery_broker_url:
+    from chunkyard.worker.mode import ExecutionMode
+
+    if ExecutionMode(settings).embedded:
         error("no broker configured: set CHUNKYARD_REDIS_URL (or CHUNKYARD_BROKER_URL) "
               "to run workers; without one, `chunkyard serve` runs jobs itself")
         return 1

@@ -163,6 +163,49 @@ def _p95(sorted_counts: Sequence[int]) -> int:
     return sorted_counts[max(rank, 1) - 1]
 
 
+class Tally:
+    """The metrics of one configuration, counted chunk by chunk (so a compare need not keep
+    every chunk to measure them)."""
+
+    __slots__ = ("cap", "counts", "mid", "small", "text")
+
+    def __init__(self, text: str, cap: int) -> None:
+        self.text = text
+        self.cap = cap
+        self.counts: list[int] = []
+        self.small = 0
+        self.mid = 0
+
+    def add(self, chunk: Chunk) -> None:
+        self.counts.append(chunk.tokens)
+        if chunk.tokens < self.cap * SMALL_FRACTION:
+            self.small += 1
+        if not clean_end(self.text, chunk.end):
+            self.mid += 1
+
+    def metrics(self, elapsed_ms: float) -> ComparisonMetrics:
+        counts = sorted(self.counts)
+        n = len(counts)
+        return ComparisonMetrics(
+            chunk_count=n,
+            tokens_mean=round(sum(counts) / n, 2) if n else 0.0,
+            tokens_min=counts[0] if n else 0,
+            tokens_max=counts[-1] if n else 0,
+            tokens_p95=_p95(counts),
+            small_share=round(self.small / n, 4) if n else 0.0,
+            mid_sentence_share=round(self.mid / n, 4) if n else 0.0,
+            time_ms=round(elapsed_ms, 3),
+        )
+
+
+def measure(text: str, chunks: Sequence[Chunk], cap: int, elapsed_ms: float) -> ComparisonMetrics:
+    """The metrics of `chunks` of `text` under a cap of `cap` tokens, produced in `elapsed_ms`."""
+    tally = Tally(text, cap)
+    for chunk in chunks:
+        tally.add(chunk)
+    return tally.metrics(elapsed_ms)
+
+
 def _validate_configs(configs: Sequence[Mapping[str, Any]]) -> list[tuple[str, Strategy]]:
     if isinstance(configs, (str, bytes)) or not isinstance(configs, Sequence):
         raise ChunkingError("configs must be a list of {strategy, params} objects")
@@ -206,34 +249,16 @@ def compare(
     built = _validate_configs(configs)
     results: list[ComparisonResult] = []
     for name, strategy in built:
-        cap = strategy.params.chunk_size
-        counts: list[int] = []
-        small = mid = 0
+        tally = Tally(doc.text, strategy.params.chunk_size)
         kept: list[Chunk] = []
         # Loading a tokenizer is a one-time cost per process; the first config must not pay it.
         get_tokenizer(strategy.params.tokenizer)
         started = time.perf_counter()
         for chunk in strategy.chunks(doc):
-            counts.append(chunk.tokens)
-            if chunk.tokens < cap * SMALL_FRACTION:
-                small += 1
-            if not clean_end(doc.text, chunk.end):
-                mid += 1
+            tally.add(chunk)
             if max_chunks is None or len(kept) < max_chunks:
                 kept.append(chunk)
-        elapsed_ms = (time.perf_counter() - started) * 1000.0
-        n = len(counts)
-        counts.sort()
-        metrics = ComparisonMetrics(
-            chunk_count=n,
-            tokens_mean=round(sum(counts) / n, 2) if n else 0.0,
-            tokens_min=counts[0] if n else 0,
-            tokens_max=counts[-1] if n else 0,
-            tokens_p95=_p95(counts),
-            small_share=round(small / n, 4) if n else 0.0,
-            mid_sentence_share=round(mid / n, 4) if n else 0.0,
-            time_ms=round(elapsed_ms, 3),
-        )
+        metrics = tally.metrics((time.perf_counter() - started) * 1000.0)
         results.append(
             ComparisonResult(name, strategy.params.model_dump(mode="json"), metrics, kept)
         )

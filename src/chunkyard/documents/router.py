@@ -3,19 +3,18 @@ delete one."""
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, BackgroundTasks, File, Request, Response, UploadFile, status
+from fastapi import APIRouter, BackgroundTasks, File, Response, UploadFile, status
 
 from chunkyard.auth.dependencies import CurrentUser
 from chunkyard.documents import service
 from chunkyard.documents.schemas import DocumentOut, DocumentPage, DocumentText, UploadResponse
-from chunkyard.kit.deps import SessionDep, SettingsDep, chunking_limiter
+from chunkyard.documents.stored import load_document, stored_file
+from chunkyard.kit.deps import ChunkingLimiterDep, SessionDep, SessionFactoryDep, SettingsDep
 from chunkyard.kit.errors import ERROR_RESPONSES
 from chunkyard.kit.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
-from chunkyard.settings import Settings
 
 router = APIRouter(tags=["documents"], responses=ERROR_RESPONSES)
 
@@ -75,24 +74,27 @@ _TEXT_ERRORS: dict[int | str, dict[str, Any]] = {
 @router.get("/documents/{document_id}/text", response_model=DocumentText,
             responses=_TEXT_ERRORS)
 async def get_document_text(
-    document_id: str, request: Request, user: CurrentUser
+    document_id: str,
+    user: CurrentUser,
+    factory: SessionFactoryDep,
+    settings: SettingsDep,
+    limiter: ChunkingLimiterDep,
 ) -> DocumentText:
     """The document's extracted text, exactly as a chunking operation extracts it: the offsets
     of its chunks (stored or previewed) index this text. As long as a preview takes at most."""
-    settings: Settings = request.app.state.settings
     # A short session of its own: no database connection is held while the file is read.
-    async with request.app.state.session_factory() as session:
-        source = await service.stored_file(session, user, document_id, settings.data_dir)
-    return await anyio.to_thread.run_sync(
-        partial(service.read_text, source, service.MAX_PREVIEW_CHARS),
-        limiter=chunking_limiter(request),
-    )
+    async with factory() as session:
+        source = await stored_file(session, user, document_id, settings.data_dir,
+                                   service.MAX_PREVIEW_CHARS)
+    document = await anyio.to_thread.run_sync(load_document, source, limiter=limiter)
+    return DocumentText(document_id=source.id, filename=source.filename, kind=document.kind,
+                        text=document.text, size_chars=len(document.text))
 
 
 @router.delete("/documents/{document_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_document(
     document_id: str,
-    request: Request,
+    factory: SessionFactoryDep,
     background: BackgroundTasks,
     session: SessionDep,
     user: CurrentUser,
@@ -103,6 +105,6 @@ async def delete_document(
     # Background tasks run after the session dependency has committed the delete.
     background.add_task(
         service.remove_blob_if_unreferenced,
-        request.app.state.session_factory, settings.data_dir, sha256,
+        factory, settings.data_dir, sha256,
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)

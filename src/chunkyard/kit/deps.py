@@ -1,16 +1,22 @@
-"""`Annotated` dependency aliases for routes: `SessionDep`, `ReadSessionDep`, `SettingsDep`.
+"""`Annotated` dependency aliases for routes: `SessionDep`, `ReadSessionDep`, `SettingsDep`,
+`SessionFactoryDep`, `ChunkingLimiterDep`, and `app_service(name)` for the services the app's
+lifespan opens (`worker/mode.py: AppServices`); each domain names its own typed alias of those
+(`chunking/deps.py`, `operations/deps.py`). Routes never read `app.state` themselves, so a
+test can swap any of them with `app.dependency_overrides`.
 
 (`CurrentUser` is the auth domain's, in `chunkyard.auth.dependencies`.)
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import functools
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 import anyio
 from fastapi import Depends, Request
+from fastapi.requests import HTTPConnection
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chunkyard.settings import Settings
@@ -21,15 +27,33 @@ from chunkyard.storage.dialect import dialect_for
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-def get_settings_dep(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
+def get_settings_dep(connection: HTTPConnection) -> Settings:
+    settings: Settings = connection.app.state.settings
     return settings
+
+
+def get_session_factory(connection: HTTPConnection) -> async_sessionmaker[AsyncSession]:
+    """The app's session factory, for work that opens short sessions of its own (streams,
+    WebSockets, reads that must not hold a connection while chunking)."""
+    factory: async_sessionmaker[AsyncSession] = connection.app.state.session_factory
+    return factory
+
+
+@functools.cache
+def app_service(name: str) -> Callable[[HTTPConnection], Any]:
+    """A dependency giving the app's service `name` (an attribute of `AppServices`); the same
+    function for the same name, so `app.dependency_overrides[app_service(name)]` swaps it."""
+
+    def dependency(connection: HTTPConnection) -> Any:
+        return getattr(connection.app.state.services, name)
+
+    dependency.__name__ = f"get_{name}"
+    return dependency
 
 
 @asynccontextmanager
 async def _transaction(request: Request, *, write: bool) -> AsyncIterator[AsyncSession]:
-    factory: async_sessionmaker[AsyncSession] = request.app.state.session_factory
-    async with factory() as session:
+    async with get_session_factory(request)() as session:
         if write:
             await dialect_for(session).begin_write(session)
         try:
@@ -60,9 +84,6 @@ async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]
-
-
-def chunking_limiter(request: Request) -> anyio.CapacityLimiter:
-    """The app's bound on chunking threads (one per app: a limiter belongs to one loop)."""
-    limiter: anyio.CapacityLimiter = request.app.state.chunking_limiter
-    return limiter
+SessionFactoryDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_session_factory)]
+# The app's bound on chunking threads (one per app: a limiter belongs to one loop).
+ChunkingLimiterDep = Annotated[anyio.CapacityLimiter, Depends(app_service("chunking_limiter"))]

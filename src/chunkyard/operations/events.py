@@ -1,8 +1,9 @@
 """Progress events of operations: published by the job, delivered to WebSocket clients.
 
-One interface, two buses. Without Redis the job runs on the app's event loop, so an in-process
-broadcaster is enough; with Redis, jobs run in Celery workers and every API process listens
-on Redis pub/sub. An event is `{"type": "progress" | "completed" | "failed" | "cancelled",
+One interface, three buses (`worker/mode.py` picks one): in the embedded mode the job runs on
+the app's event loop, so an in-process broadcaster is enough; with Celery workers, every API
+process listens on Redis pub/sub, or on the broker itself when there is no Redis
+(`broker_bus.py`). An event is `{"type": "progress" | "completed" | "failed" | "cancelled",
 "operation": {...the body of GET /operations/{id}...}}`: each carries the whole state, so a
 lost or dropped event is repaired by the next one (and the WebSocket re-reads the row when the
 bus is quiet), which lets both buses drop rather than block when a listener falls behind.
@@ -92,6 +93,10 @@ class LocalProgressBus:
         self.listeners: dict[uuid.UUID, set[_QueueSubscription]] = {}
 
     async def publish(self, operation_id: uuid.UUID, event: Event) -> None:
+        self.deliver(operation_id, event)
+
+    def deliver(self, operation_id: uuid.UUID, event: Event) -> None:
+        """Hand the event to this process's listeners (on the loop they run on)."""
         for listener in list(self.listeners.get(operation_id, ())):
             listener.offer(event)
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, BackgroundTasks, Request, status
+from fastapi import APIRouter, BackgroundTasks, status
 
 from chunkyard.auth.dependencies import CurrentUser
 from chunkyard.kit.deps import SessionDep
 from chunkyard.kit.errors import ERROR_RESPONSES
 from chunkyard.kit.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from chunkyard.operations import service
-from chunkyard.operations.events import ProgressBus, event_for
-from chunkyard.operations.queue import JobRunner
+from chunkyard.operations.deps import JobQueueDep, ProgressBusDep
+from chunkyard.operations.events import event_for
 from chunkyard.operations.schemas import OperationCreate, OperationOut, OperationPage
 
 router = APIRouter(tags=["operations"], responses=ERROR_RESPONSES)
@@ -20,11 +20,6 @@ router = APIRouter(tags=["operations"], responses=ERROR_RESPONSES)
 _CONFLICT: dict[int | str, dict[str, Any]] = {
     409: ERROR_RESPONSES[400] | {"description": "An operation is already pending or running"},
 }
-
-
-def _runner(request: Request) -> JobRunner:
-    runner: JobRunner = request.app.state.operation_runner
-    return runner
 
 
 @router.post(
@@ -35,7 +30,7 @@ def _runner(request: Request) -> JobRunner:
 )
 async def start_operation(
     collection_id: str,
-    request: Request,
+    queue: JobQueueDep,
     background: BackgroundTasks,
     session: SessionDep,
     user: CurrentUser,
@@ -46,7 +41,7 @@ async def start_operation(
         session, user, collection_id, body or OperationCreate()
     )
     # Background tasks run after the session dependency has committed: enqueue after commit.
-    background.add_task(_runner(request).start, operation.id)
+    background.add_task(queue.start, operation.id)
     return service.operation_out(operation)
 
 
@@ -76,7 +71,7 @@ async def get_operation(operation_id: str, session: SessionDep, user: CurrentUse
 )
 async def cancel_operation(
     operation_id: str,
-    request: Request,
+    bus: ProgressBusDep,
     background: BackgroundTasks,
     session: SessionDep,
     user: CurrentUser,
@@ -84,6 +79,5 @@ async def cancel_operation(
     """Stop a pending or running operation (its job stops before its next document)."""
     operation = service.operation_out(await service.cancel_operation(session, user, operation_id))
     # Told after the commit, like a job's own progress: listeners never see an undone cancel.
-    bus: ProgressBus = request.app.state.progress_bus
     background.add_task(bus.publish, operation.id, event_for(operation))
     return operation

@@ -22,10 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chunkyard.auth.dependencies import SESSION_COOKIE
 from chunkyard.auth.service import Principal, resolve_credential
+from chunkyard.kit.deps import SessionFactoryDep, SettingsDep
 from chunkyard.kit.errors import NotFound, ServiceError, Unauthorized
 from chunkyard.kit.ids import parse_id
 from chunkyard.operations import service
-from chunkyard.operations.events import Event, ProgressBus, event_for, is_final
+from chunkyard.operations.deps import ProgressBusDep
+from chunkyard.operations.events import Event, event_for, is_final
 from chunkyard.settings import Settings
 
 logger = logging.getLogger("chunkyard.api")
@@ -37,12 +39,16 @@ QUIET_SECONDS = 2.0
 
 
 @router.websocket("/operations/{operation_id}/ws")
-async def operation_progress(websocket: WebSocket, operation_id: str) -> None:
+async def operation_progress(
+    websocket: WebSocket,
+    operation_id: str,
+    bus: ProgressBusDep,
+    factory: SessionFactoryDep,
+    settings: SettingsDep,
+) -> None:
     """Events `{type: progress|completed|failed|cancelled, operation}` until the final one."""
-    app = websocket.app
-    bus: ProgressBus = app.state.progress_bus
     try:
-        user = await _authenticate(websocket)
+        user = await _authenticate(websocket, settings, factory)
         parsed = parse_id(operation_id)
         if parsed is None:
             raise NotFound(f"operation {operation_id} not found", code="operation_not_found")
@@ -51,15 +57,14 @@ async def operation_progress(websocket: WebSocket, operation_id: str) -> None:
         return
     async with bus.subscribe(parsed) as subscription:
         try:
-            current = event_for(await _read(app.state.session_factory, user, operation_id))
+            current = event_for(await _read(factory, user, operation_id))
         except ServiceError as exc:
             await _deny(websocket, exc)
             return
         await websocket.accept()
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(_watch_disconnect, websocket, tasks.cancel_scope)
-            await _pump(websocket, subscription, current, app.state.session_factory, user,
-                        operation_id)
+            await _pump(websocket, subscription, current, factory, user, operation_id)
             tasks.cancel_scope.cancel()
 
 
@@ -112,9 +117,9 @@ async def _read(
         return await service.get_operation(session, user, operation_id)
 
 
-async def _authenticate(websocket: WebSocket) -> Principal:
-    settings: Settings = websocket.app.state.settings
-    factory: async_sessionmaker[AsyncSession] = websocket.app.state.session_factory
+async def _authenticate(
+    websocket: WebSocket, settings: Settings, factory: async_sessionmaker[AsyncSession]
+) -> Principal:
     header = websocket.headers.get("authorization")
     if header is not None:
         scheme, _, credential = header.partition(" ")

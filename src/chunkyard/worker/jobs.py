@@ -41,7 +41,6 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
@@ -50,6 +49,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from chunkyard.core.types import Chunk, ChunkingError
 from chunkyard.documents.chunking import chunk_file as _chunk_file
+from chunkyard.documents.stored import StoredFile
+from chunkyard.kit.errors import ServiceError
 from chunkyard.operations import parts
 from chunkyard.operations.events import ProgressBus
 from chunkyard.operations.lease import Lease, PartBusy, SessionFactory, new_lease_owner
@@ -88,15 +89,14 @@ T = TypeVar("T")
 # loop: in a thread in a Celery pool process (which is a process of its own already), in the
 # app's chunking processes in the embedded mode (`runner.pool_chunker`), so that the API's
 # event loop only does I/O while a job runs.
-Chunker = Callable[[Path, str, dict[str, Any]], Awaitable[list[Chunk]]]
+Chunker = Callable[[StoredFile, dict[str, Any]], Awaitable[list[Chunk]]]
 
 
 def thread_chunker(limiter: anyio.CapacityLimiter | None = None) -> Chunker:
     """Chunk in a worker thread of this process (bounded by `limiter`)."""
 
-    async def chunk(path: Path, filename: str, config: dict[str, Any]) -> list[Chunk]:
-        return await anyio.to_thread.run_sync(_chunk_file, path, filename, config,
-                                              limiter=limiter)
+    async def chunk(source: StoredFile, config: dict[str, Any]) -> list[Chunk]:
+        return await anyio.to_thread.run_sync(_chunk_file, source, config, limiter=limiter)
 
     return chunk
 
@@ -324,9 +324,10 @@ class _PartJob:
         if source.unchanged:
             return await self._count(session, claim, done=1, chunks=source.chunked_here)
         try:
-            chunks = await self.chunker(self.settings.data_dir / source.storage_path,
-                                        source.filename, claim.config)
-        except (ChunkingError, OSError) as exc:
+            stored = StoredFile(source.id, self.settings.data_dir / source.storage_path,
+                                source.filename, source.content_sha256)
+            chunks = await self.chunker(stored, claim.config)
+        except (ChunkingError, ServiceError) as exc:
             await dialect_for(session).begin_write(session)
             await session.execute(
                 update(Document)
@@ -373,6 +374,6 @@ class _PartJob:
 
 
 def _reason(exc: BaseException) -> str:
-    if isinstance(exc, OSError):
-        return f"the stored file cannot be read: {exc.strerror or type(exc).__name__}"
+    if isinstance(exc, ServiceError):  # load_document's: names the document and the cause
+        return exc.detail[:MAX_ERROR_CHARS]
     return (str(exc) or type(exc).__name__)[:MAX_ERROR_CHARS]

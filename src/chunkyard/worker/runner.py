@@ -1,6 +1,6 @@
 """Job runners: where an operation's job runs once the request that created it has committed.
 
-`start_runner` picks one from the settings; both have `start(operation_id)` and `shutdown()`:
+`mode.py` picks one from the settings; both have `start(operation_id)` and `shutdown()`:
 
 - `CeleryRunner`, when a broker is configured (`CHUNKYARD_REDIS_URL`, or
   `CHUNKYARD_BROKER_URL`): `start` sends the Celery task (see `tasks.py`) to the queue that
@@ -27,15 +27,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from pathlib import Path
 from typing import Any
 
 import anyio
 from sqlalchemy import select
 
-from chunkyard.chunking.preview import ChunkingPool
+from chunkyard.chunking.pool import ChunkingPool
 from chunkyard.core.types import Chunk, ChunkingError
 from chunkyard.documents.chunking import chunk_file
+from chunkyard.documents.stored import StoredFile
 from chunkyard.kit.errors import Unavailable
 from chunkyard.operations.events import ProgressBus
 from chunkyard.operations.lease import db_now, lease_is_free
@@ -54,32 +54,35 @@ from chunkyard.worker.sweeper import sweep_forever
 logger = logging.getLogger("chunkyard.worker")
 
 
-async def start_runner(
+async def start_embedded_runner(
     settings: Settings,
     session_factory: SessionFactory,
     limiter: anyio.CapacityLimiter | None = None,
     bus: ProgressBus | None = None,
     pool: ChunkingPool | None = None,
-) -> JobRunner:
-    """The runner the settings ask for; it resumes what was left behind in the background
-    (the app starts, and answers /readyz, even while its database is down)."""
-    runner: OperationRunner | CeleryRunner
-    if settings.celery_broker_url:
-        runner = CeleryRunner(settings, session_factory, bus)
-    else:
-        chunker = pool_chunker(pool) if pool is not None else None
-        runner = OperationRunner(settings, session_factory, limiter, bus=bus, chunker=chunker)
-    in_process = isinstance(runner, OperationRunner)
-    runner.resuming = asyncio.create_task(_resume(runner, warm=in_process),
-                                          name="resume-operations")
-    if isinstance(runner, OperationRunner):
-        embedded = runner
+) -> OperationRunner:
+    """The in-process runner (see `mode.py`); it resumes what was left behind in the
+    background (the app starts, and answers /readyz, even while its database is down), and
+    sweeps for parts whose job died while it runs."""
+    chunker = pool_chunker(pool) if pool is not None else None
+    runner = OperationRunner(settings, session_factory, limiter, bus=bus, chunker=chunker)
+    runner.resuming = asyncio.create_task(_resume(runner, warm=True), name="resume-operations")
 
-        async def requeue(operation_id: uuid.UUID, _part: uuid.UUID) -> None:
-            await embedded.start(operation_id)
+    async def requeue(operation_id: uuid.UUID, _part: uuid.UUID) -> None:
+        await runner.start(operation_id)
 
-        runner.sweeping = asyncio.create_task(
-            sweep_forever(session_factory, settings, requeue), name="lease-sweeper")
+    runner.sweeping = asyncio.create_task(
+        sweep_forever(session_factory, settings, requeue), name="lease-sweeper")
+    return runner
+
+
+async def start_celery_runner(
+    settings: Settings, session_factory: SessionFactory, bus: ProgressBus | None = None
+) -> CeleryRunner:
+    """The runner that queues jobs for `chunkyard worker`s; it re-sends lost work in the
+    background (the workers' sweepers do the rest)."""
+    runner = CeleryRunner(settings, session_factory, bus)
+    runner.resuming = asyncio.create_task(_resume(runner, warm=False), name="resume-operations")
     return runner
 
 
@@ -88,9 +91,9 @@ def pool_chunker(pool: ChunkingPool) -> Chunker:
     mode's event loop only does I/O while a job runs. A document whose chunking kills the
     worker twice (out of memory, a crash) fails alone, with that reason."""
 
-    async def chunk(path: Path, filename: str, config: dict[str, Any]) -> list[Chunk]:
+    async def chunk(source: StoredFile, config: dict[str, Any]) -> list[Chunk]:
         try:
-            return await pool.run(chunk_file, path, filename, config)
+            return await pool.run(chunk_file, source, config)
         except Unavailable:
             raise ChunkingError("the chunking process stopped twice while chunking this "
                                 "document (out of memory, or a crash)") from None

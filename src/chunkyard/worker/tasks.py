@@ -1,5 +1,5 @@
 """The Celery tasks that run chunking jobs (see `jobs.py`) on an event loop, a database engine
-and (with Redis) a progress bus that each worker process keeps from one task to the next:
+and a progress bus (see `mode.py`) that each worker process keeps from one task to the next:
 
 - `chunkyard.run_operation(operation_id)` plans the operation and sends one
   `chunkyard.run_part(part_id)` per part, so every worker process takes parts from the queue.
@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 from celery.exceptions import SoftTimeLimitExceeded  # type: ignore[import-untyped]
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from chunkyard.operations.events import ProgressBus, RedisProgressBus
+from chunkyard.operations.events import ProgressBus
 from chunkyard.operations.lease import SessionFactory, new_lease_owner
 from chunkyard.settings import Settings
 from chunkyard.storage.engine import create_engine, create_session_factory
@@ -38,6 +38,7 @@ from chunkyard.worker.jobs import (
     plan_operation,
     run_part,
 )
+from chunkyard.worker.mode import ExecutionMode
 from chunkyard.worker.policy import decide
 from chunkyard.worker.transient import is_transient
 
@@ -167,7 +168,7 @@ def _run(settings: Settings, job: Job[T]) -> T:
 
 class _Process:
     """What a worker process keeps from one task to the next: an event loop, and on it the
-    database engine and the Redis progress bus, so a part does not pay for new connections
+    database engine and the progress bus, so a part does not pay for new connections
     (and their first statements) each time. Any error that leaves a task closes them all,
     as `asyncio.run` would: the next task starts afresh."""
 
@@ -177,7 +178,7 @@ class _Process:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.engine: AsyncEngine | None = None
         self.sessions: SessionFactory | None = None
-        self.bus: RedisProgressBus | None = None
+        self.bus: ProgressBus | None = None
 
     def run(self, job: Job[T]) -> T:
         if self.loop is None:
@@ -197,8 +198,8 @@ class _Process:
         if self.sessions is None:
             self.engine = create_engine(self.settings)
             self.sessions = create_session_factory(self.engine)
-        if self.bus is None and self.settings.redis_url:
-            self.bus = RedisProgressBus.from_url(self.settings.redis_url)
+        if self.bus is None:
+            self.bus = ExecutionMode(self.settings).worker_progress_bus()
         return await job(self.sessions, self.bus)
 
     def _close(self) -> None:

@@ -1,0 +1,84 @@
+"""A stored document's text: the one function that reads and extracts a document's file, and
+the one mapping of what can go wrong to an error, used by the text view, previews and jobs.
+
+The job, the text view and a preview of a stored document read the same bytes through the
+same extractor (`read_document`), so the offsets of every chunk (stored or
+previewed) index the text the view returns. Loading is blocking (file I/O and CPU): call it
+in a worker thread or in the app's chunking processes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chunkyard.auth.service import Principal
+from chunkyard.core.types import Document
+from chunkyard.documents import blobs
+from chunkyard.documents.service import get_document
+from chunkyard.extract import ExtractionError, extract_bytes
+from chunkyard.kit.errors import Conflict, Invalid, PayloadTooLarge
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """Where a document's file is, what it is called (its name picks the extractor), its
+    content's digest (a preview's cache key) and the longest text the caller takes (None:
+    any; fixed where a request is served, so that a chunking process applies the server's)."""
+
+    id: uuid.UUID
+    path: Path
+    filename: str
+    content_sha256: str
+    max_chars: int | None = None
+
+
+async def stored_file(
+    session: AsyncSession,
+    owner: Principal,
+    document_id: str | uuid.UUID,
+    data_dir: Path,
+    max_chars: int | None = None,
+) -> StoredFile:
+    """The owner's document's file (NotFound for a missing document or someone else's)."""
+    document = await get_document(session, owner, str(document_id))
+    storage_path = document.storage_path or blobs.relative_blob_path(document.content_sha256)
+    return StoredFile(document.id, data_dir / storage_path, document.filename,
+                      document.content_sha256, max_chars)
+
+
+def read_document(path: Path, filename: str) -> Document:
+    """The extracted text and structure of a stored file; `filename` picks the extractor."""
+    data = path.read_bytes()
+    document = extract_bytes(data, filename)
+    del data  # only the text is needed from here on
+    return document
+
+
+def load_document(source: StoredFile) -> Document:
+    """Blocking: the document's extracted text and structure. An unextractable file is
+    Invalid (422, `extraction_failed`), a missing or unreadable blob a Conflict (409,
+    `document_unreadable`), a text over `source.max_chars` PayloadTooLarge (413); each names the
+    document."""
+    try:
+        document = read_document(source.path, source.filename)
+    except ExtractionError as exc:
+        # The extractor's message names the file already.
+        raise Invalid(f"document {source.id}: {exc}", code="extraction_failed") from None
+    except OSError as exc:
+        raise Conflict(
+            f"the stored file of document {source.id} ({source.filename}) cannot be read "
+            f"({exc.strerror or type(exc).__name__})",
+            code="document_unreadable",
+        ) from None
+    max_chars = source.max_chars
+    if max_chars is not None and len(document.text) > max_chars:
+        raise PayloadTooLarge(
+            f"the text of document {source.id} ({source.filename}) is {len(document.text)} "
+            f"characters, more than the {max_chars} a preview or the text view takes; "
+            "chunk it with an operation and browse its chunks instead",
+        )
+    return document
