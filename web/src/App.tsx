@@ -1,5 +1,7 @@
-import { lazy, Suspense, useEffect, useRef, type ReactNode } from "react";
+import { QueryClientProvider } from "@tanstack/react-query";
+import { lazy, Suspense, useEffect, useRef, useState, type ReactNode } from "react";
 import { Link, Redirect, Route, Switch, useLocation, useSearch } from "wouter";
+import { createQueryClient } from "./api/queries";
 import { ErrorBoundary } from "./components/ErrorBoundary";
 import { CollectionScreen } from "./screens/CollectionScreen";
 import { CollectionsScreen } from "./screens/CollectionsScreen";
@@ -12,10 +14,13 @@ const CompareScreen = lazy(() => import("./screens/CompareScreen"));
 const ChunksScreen = lazy(() => import("./screens/ChunksScreen"));
 
 export function App() {
+  const [queryClient] = useState(createQueryClient);
   return (
-    <SessionProvider>
-      <Shell />
-    </SessionProvider>
+    <QueryClientProvider client={queryClient}>
+      <SessionProvider>
+        <Shell />
+      </SessionProvider>
+    </QueryClientProvider>
   );
 }
 

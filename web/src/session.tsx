@@ -1,11 +1,12 @@
 // Who is signed in. A 401 from any call ends the session and sends the user to sign in,
-// remembering where they were so they come back there.
+// remembering where they were so they come back there. Whenever the user changes, the query
+// cache is emptied: another user's collections and documents are not this one's.
+import { useQueryClient } from "@tanstack/react-query";
 import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from "react";
 import { useLocation } from "wouter";
 import { ApiError, onUnauthorized } from "./api/client";
 import { api } from "./api/endpoints";
 import type { User } from "./api/types";
-import { forgetDocumentTexts } from "./lib/documentText";
 
 type Status = "loading" | "signed-in" | "signed-out";
 
@@ -40,6 +41,7 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   const [status, setStatus] = useState<Status>("loading");
   const [user, setUser] = useState<User | null>(null);
   const [, navigate] = useLocation();
+  const queryClient = useQueryClient();
 
   useEffect(() => {
     const controller = new AbortController();
@@ -62,31 +64,31 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   useEffect(
     () =>
       onUnauthorized(() => {
-        forgetDocumentTexts();
+        queryClient.removeQueries();
         setUser(null);
         setStatus("signed-out");
         const here = window.location.pathname + window.location.search;
         if (!window.location.pathname.startsWith("/login")) navigate(loginPath(here), { replace: true });
       }),
-    [navigate],
+    [navigate, queryClient],
   );
 
   const signedIn = useCallback((me: User) => {
-    forgetDocumentTexts(); // another user's documents are not this one's
+    queryClient.removeQueries();
     setUser(me);
     setStatus("signed-in");
-  }, []);
+  }, [queryClient]);
 
   const signOut = useCallback(async () => {
     try {
       await api.logout();
     } finally {
-      forgetDocumentTexts();
+      queryClient.removeQueries();
       setUser(null);
       setStatus("signed-out");
       navigate("/login");
     }
-  }, [navigate]);
+  }, [navigate, queryClient]);
 
   const value = useMemo(() => ({ status, user, signedIn, signOut }), [status, user, signedIn, signOut]);
   return <SessionContext.Provider value={value}>{children}</SessionContext.Provider>;

@@ -83,7 +83,3 @@ export function describeError(err: unknown): string {
   if (err instanceof Error && err.message) return err.message;
   return "Something went wrong.";
 }
-
-export function isAbort(err: unknown): boolean {
-  return err instanceof DOMException && err.name === "AbortError";
-}

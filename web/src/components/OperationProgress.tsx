@@ -1,8 +1,9 @@
 // One operation's live progress: the WebSocket, or polling when the socket is down; announced
 // through a live region at each tenth and at every change of status.
+import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useRef, useState } from "react";
-import { describeError } from "../api/client";
 import { api } from "../api/endpoints";
+import { errorText, invalidateCollection } from "../api/queries";
 import type { Operation } from "../api/types";
 import { isFinal } from "../api/types";
 import {
@@ -16,6 +17,8 @@ import {
 import { ErrorMessage } from "./ErrorMessage";
 
 interface Props {
+  /** The operation's collection, whose lists a cancel changes. */
+  collectionId: string;
   operation: Operation;
   onFinished: (operation: Operation) => void;
 }
@@ -27,10 +30,8 @@ const TRANSPORT_TEXT: Record<string, string> = {
   done: "Finished",
 };
 
-export function OperationProgress({ operation, onFinished }: Props) {
+export function OperationProgress({ collectionId, operation, onFinished }: Props) {
   const [state, setState] = useState<ProgressState>(() => initialProgress(operation));
-  const [cancelError, setCancelError] = useState<string | null>(null);
-  const [cancelling, setCancelling] = useState(false);
   const tracker = useRef<OperationTracker | null>(null);
   const finished = useRef(false);
   const onFinishedRef = useRef(onFinished);
@@ -64,17 +65,14 @@ export function OperationProgress({ operation, onFinished }: Props) {
   const share = progressShare(op);
   const percent = Math.round(share * 100);
 
-  const cancel = async () => {
-    setCancelling(true);
-    setCancelError(null);
-    try {
-      tracker.current?.report(await api.cancelOperation(op.id));
-    } catch (err) {
-      setCancelError(describeError(err));
-    } finally {
-      setCancelling(false);
-    }
-  };
+  const queryClient = useQueryClient();
+  const cancel = useMutation({
+    mutationFn: () => api.cancelOperation(operation.id),
+    onSuccess: (cancelled) => {
+      tracker.current?.report(cancelled);
+      return invalidateCollection(queryClient, collectionId);
+    },
+  });
 
   return (
     <div className="operation-progress" data-operation={op.id} data-status={op.status} data-transport={state.transport}>
@@ -90,11 +88,11 @@ export function OperationProgress({ operation, onFinished }: Props) {
         {announcement}
       </p>
       {!isFinal(op.status) ? (
-        <button type="button" onClick={() => void cancel()} disabled={cancelling}>
-          {cancelling ? "Cancelling…" : "Cancel operation"}
+        <button type="button" onClick={() => cancel.mutate()} disabled={cancel.isPending}>
+          {cancel.isPending ? "Cancelling…" : "Cancel operation"}
         </button>
       ) : null}
-      <ErrorMessage error={cancelError} />
+      <ErrorMessage error={errorText(cancel.error)} />
     </div>
   );
 }

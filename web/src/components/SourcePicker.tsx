@@ -1,8 +1,9 @@
 // What to chunk in the playground and compare screens: pasted text (with an optional file
 // name, whose extension tells markdown and code from prose) or an uploaded document.
+import { useQuery } from "@tanstack/react-query";
 import { useEffect } from "react";
-import { api, type Source } from "../api/endpoints";
-import { useAsync } from "../lib/hooks";
+import type { Source } from "../api/endpoints";
+import { errorText, queries } from "../api/queries";
 import { ErrorMessage } from "./ErrorMessage";
 
 export interface SourceState {
@@ -28,24 +29,16 @@ interface Props {
 }
 
 export function SourcePicker({ value, onChange, idPrefix }: Props) {
-  const collections = useAsync((signal) => api.collections(signal), []);
-  const documents = useAsync(
-    (signal) => (value.collectionId ? api.documents(value.collectionId, signal) : Promise.resolve([])),
-    [value.collectionId],
-  );
+  const collections = useQuery(queries.collections());
+  const documents = useQuery({ ...queries.documents(value.collectionId), enabled: value.collectionId !== "" });
 
-  // A document given in the address (?document=...) names no collection: find it.
+  // A document given in the address (?document=...) names no collection: find it (if it
+  // cannot be read, the preview says why).
+  const lookup = value.mode === "document" && value.documentId !== "" && value.collectionId === "";
+  const found = useQuery({ ...queries.document(value.documentId), enabled: lookup });
   useEffect(() => {
-    if (value.mode !== "document" || !value.documentId || value.collectionId) return;
-    let live = true;
-    api.document(value.documentId).then(
-      (doc) => live && onChange({ ...value, collectionId: doc.collection_id }),
-      () => undefined,
-    );
-    return () => {
-      live = false;
-    };
-  }, [value, onChange]);
+    if (lookup && found.data?.id === value.documentId) onChange({ ...value, collectionId: found.data.collection_id });
+  }, [lookup, found.data, value, onChange]);
 
   const set = (patch: Partial<SourceState>) => onChange({ ...value, ...patch });
   return (
@@ -125,7 +118,10 @@ export function SourcePicker({ value, onChange, idPrefix }: Props) {
               ))}
             </select>
           </div>
-          <ErrorMessage error={collections.error ?? documents.error} onRetry={collections.error ? collections.reload : documents.reload} />
+          <ErrorMessage
+            error={errorText(collections.error ?? documents.error)}
+            onRetry={() => void (collections.error ? collections.refetch() : documents.refetch())}
+          />
         </div>
       )}
     </fieldset>

@@ -1,38 +1,12 @@
-import { useEffect, useState } from "react";
-import { describeError } from "../api/client";
-import { api } from "../api/endpoints";
+import { useQuery } from "@tanstack/react-query";
+import { errorText, queries } from "../api/queries";
 import type { ChunkConfig, Strategy } from "../api/types";
 import { fieldsFromSchema, initialValues, parseValues, type FormValues } from "./params";
 
-let cached: Promise<Strategy[]> | null = null;
-
-/** The six strategies, fetched once per page load. */
+/** The six strategies, fetched once per page load and shared by every editor. */
 export function useStrategies(): { strategies: Strategy[] | null; error: string | null; retry: () => void } {
-  const [strategies, setStrategies] = useState<Strategy[] | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [attempt, setAttempt] = useState(0);
-  useEffect(() => {
-    let live = true;
-    cached ??= api.strategies();
-    cached.then(
-      (list) => live && setStrategies(list),
-      (err: unknown) => {
-        cached = null;
-        if (live) setError(describeError(err));
-      },
-    );
-    return () => {
-      live = false;
-    };
-  }, [attempt]);
-  return {
-    strategies,
-    error,
-    retry: () => {
-      setError(null);
-      setAttempt((a) => a + 1);
-    },
-  };
+  const query = useQuery(queries.strategies());
+  return { strategies: query.data ?? null, error: errorText(query.error), retry: () => void query.refetch() };
 }
 
 /** What a configuration editor holds: a strategy and its form's raw values. */

@@ -1,16 +1,16 @@
 // Stored chunks of a collection (page by page) or of one document: offsets, heading path,
 // page, tokens, and the chunk in its context in the source (the document's extracted text,
-// fetched when a context is first opened).
-import { useCallback, useEffect, useMemo, useState } from "react";
+// fetched when a context is first opened, once for all its chunks).
+import { useInfiniteQuery, useQuery } from "@tanstack/react-query";
+import { useMemo, useState } from "react";
 import { Link } from "wouter";
-import { describeError } from "../api/client";
 import { api, exportUrl } from "../api/endpoints";
+import { errorText, keys, queries } from "../api/queries";
 import type { StoredChunk } from "../api/types";
 import { ChunkMeta } from "../components/ChunkList";
 import { ErrorMessage } from "../components/ErrorMessage";
 import { plural } from "../lib/format";
-import { useAsync, useTitle } from "../lib/hooks";
-import { documentText } from "../lib/documentText";
+import { useTitle } from "../lib/hooks";
 import { codePointIndex } from "../lib/offsets";
 
 const PAGE = 50;
@@ -26,33 +26,19 @@ export default function ChunksScreen({ collectionId, documentId }: Props) {
 }
 
 function CollectionChunks({ collectionId }: { collectionId: string }) {
-  const collection = useAsync((signal) => api.collection(collectionId, signal), [collectionId]);
-  const documents = useAsync((signal) => api.documents(collectionId, signal), [collectionId]);
-  const [chunks, setChunks] = useState<StoredChunk[]>([]);
-  const [cursor, setCursor] = useState<string | null | undefined>(undefined);
-  const [error, setError] = useState<string | null>(null);
-  const [loading, setLoading] = useState(false);
+  const collection = useQuery(queries.collection(collectionId));
+  const documents = useQuery(queries.documents(collectionId));
+  // Page after page, as the reader asks for more.
+  const pages = useInfiniteQuery({
+    queryKey: keys.collectionChunks(collectionId),
+    queryFn: ({ pageParam, signal }) => api.collectionChunks(collectionId, pageParam, PAGE, signal),
+    initialPageParam: undefined as string | undefined,
+    getNextPageParam: (page) => page.next_cursor ?? undefined,
+  });
+  const chunks = useMemo(() => pages.data?.pages.flatMap((page) => page.items) ?? [], [pages.data]);
+  const loading = pages.isFetching;
+  const error = errorText(pages.error);
   useTitle(collection.data ? `Chunks of ${collection.data.name}` : "Chunks");
-
-  const loadMore = useCallback(
-    async (from: string | undefined) => {
-      setLoading(true);
-      setError(null);
-      try {
-        const page = await api.collectionChunks(collectionId, from, PAGE);
-        setChunks((list) => (from ? [...list, ...page.items] : page.items));
-        setCursor(page.next_cursor);
-      } catch (err) {
-        setError(describeError(err));
-      } finally {
-        setLoading(false);
-      }
-    },
-    [collectionId],
-  );
-  useEffect(() => {
-    void loadMore(undefined);
-  }, [loadMore]);
 
   const names = useMemo(() => new Map((documents.data ?? []).map((d) => [d.id, d.filename])), [documents.data]);
 
@@ -63,7 +49,7 @@ function CollectionChunks({ collectionId }: { collectionId: string }) {
         <span>Chunks</span>
       </p>
       <h1>Chunks of {collection.data?.name ?? "the collection"}</h1>
-      <ErrorMessage error={collection.error ?? documents.error} />
+      <ErrorMessage error={errorText(collection.error ?? documents.error)} />
       <p className="actions">
         <a href={exportUrl(collectionId)} className="button" download>
           Export all chunks (JSONL)
@@ -78,9 +64,12 @@ function CollectionChunks({ collectionId }: { collectionId: string }) {
           <StoredChunkItem key={chunk.id} chunk={chunk} documentName={names.get(chunk.document_id) ?? "document"} />
         ))}
       </ol>
-      <ErrorMessage error={error} onRetry={() => void loadMore(cursor ?? undefined)} />
-      {cursor ? (
-        <button type="button" onClick={() => void loadMore(cursor)} disabled={loading}>
+      <ErrorMessage
+        error={error}
+        onRetry={() => void (pages.isFetchNextPageError ? pages.fetchNextPage() : pages.refetch())}
+      />
+      {pages.hasNextPage ? (
+        <button type="button" onClick={() => void pages.fetchNextPage()} disabled={loading}>
           {loading ? "Loading…" : `Load ${PAGE} more chunks`}
         </button>
       ) : null}
@@ -89,13 +78,10 @@ function CollectionChunks({ collectionId }: { collectionId: string }) {
 }
 
 function DocumentChunks({ documentId }: { documentId: string }) {
-  const doc = useAsync((signal) => api.document(documentId, signal), [documentId]);
-  const chunks = useAsync((signal) => api.documentChunks(documentId, signal), [documentId]);
-  const collectionId = doc.data?.collection_id;
-  const collection = useAsync(
-    (signal) => (collectionId ? api.collection(collectionId, signal) : Promise.resolve(null)),
-    [collectionId],
-  );
+  const doc = useQuery(queries.document(documentId));
+  const chunks = useQuery(queries.documentChunks(documentId));
+  const collectionId = doc.data?.collection_id ?? "";
+  const collection = useQuery({ ...queries.collection(collectionId), enabled: collectionId !== "" });
   useTitle(doc.data ? `Chunks of ${doc.data.filename}` : "Chunks");
   const d = doc.data;
   return (
@@ -106,7 +92,10 @@ function DocumentChunks({ documentId }: { documentId: string }) {
         <span>{d?.filename ?? "…"}</span>
       </p>
       <h1>Chunks of {d?.filename ?? "the document"}</h1>
-      <ErrorMessage error={doc.error ?? chunks.error} onRetry={chunks.reload} />
+      <ErrorMessage
+        error={errorText(doc.error ?? chunks.error)}
+        onRetry={() => void (doc.error ? doc.refetch() : chunks.refetch())}
+      />
       {d ? (
         <p className="actions">
           <Link href={`/playground?document=${d.id}`} className="button">
@@ -130,33 +119,18 @@ function DocumentChunks({ documentId }: { documentId: string }) {
             </ol>
           </>
         )
-      ) : chunks.loading ? (
+      ) : chunks.isPending ? (
         <p className="muted">Loading…</p>
       ) : null}
     </section>
   );
 }
 
-/** The document's text once `wanted` (shared between all its chunks), or why it is missing. */
-function useDocumentText(documentId: string, wanted: boolean): { text: string | null; error: string | null } {
-  const [state, setState] = useState<{ id: string; text: string | null; error: string | null } | null>(null);
-  useEffect(() => {
-    if (!wanted) return;
-    let live = true;
-    documentText(documentId).then(
-      (d) => live && setState({ id: documentId, text: d.text, error: null }),
-      (err: unknown) => live && setState({ id: documentId, text: null, error: describeError(err) }),
-    );
-    return () => {
-      live = false;
-    };
-  }, [documentId, wanted]);
-  return state?.id === documentId ? state : { text: null, error: null };
-}
-
 function StoredChunkItem({ chunk, documentName }: { chunk: StoredChunk; documentName?: string }) {
   const [open, setOpen] = useState(false);
-  const source = useDocumentText(chunk.document_id, open);
+  // Once opened: a closed one would still read a text another chunk fetched.
+  const text = useQuery({ ...queries.documentText(chunk.document_id), enabled: open });
+  const source = open ? { text: text.data?.text ?? null, error: errorText(text.error) } : { text: null, error: null };
   return (
     <li className="chunk-card" data-chunk-id={chunk.id}>
       <ChunkMeta

@@ -1,42 +1,39 @@
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useCallback, useEffect, useMemo, useState, type FormEvent } from "react";
 import { Link } from "wouter";
-import { describeError } from "../api/client";
 import { api, exportUrl } from "../api/endpoints";
-import type { Collection, DocumentOut, Operation } from "../api/types";
+import { errorText, invalidateCollection, keys, queries } from "../api/queries";
+import type { ChunkConfig, Collection, DocumentOut, Operation } from "../api/types";
 import { isFinal } from "../api/types";
 import { ConfigEditor } from "../components/ConfigEditor";
 import { ErrorMessage } from "../components/ErrorMessage";
 import { OperationProgress } from "../components/OperationProgress";
 import { UploadZone } from "../components/UploadZone";
 import { describeConfig, formatBytes, formatDate, plural } from "../lib/format";
-import { useAsync, useTitle } from "../lib/hooks";
+import { useTitle } from "../lib/hooks";
 import { configFrom, editorFor, useStrategies, type EditorState } from "../lib/strategies";
 import { StatusBadge } from "./CollectionsScreen";
 
+const NO_OPERATIONS: Operation[] = [];
+
 export function CollectionScreen({ id }: { id: string }) {
-  const collection = useAsync((signal) => api.collection(id, signal), [id]);
-  const documents = useAsync((signal) => api.documents(id, signal), [id]);
-  const operations = useAsync((signal) => api.operations(id, signal), [id]);
+  const collection = useQuery(queries.collection(id));
+  const documents = useQuery(queries.documents(id));
+  const operations = useQuery(queries.operations(id));
   const [selected, setSelected] = useState<Set<string>>(new Set());
   useTitle(collection.data?.name ?? "Collection");
 
-  const reloadCollection = collection.reload;
-  const reloadDocuments = documents.reload;
-  const reloadOperations = operations.reload;
-  const refresh = useCallback(() => {
-    reloadCollection();
-    reloadDocuments();
-  }, [reloadCollection, reloadDocuments]);
-  const onFinished = useCallback(() => {
-    refresh();
-    reloadOperations();
-  }, [refresh, reloadOperations]);
+  // An upload changes the collection's documents and counts; a finished
+  // operation its documents' chunks too.
+  const queryClient = useQueryClient();
+  const onUploaded = useCallback(() => void invalidateCollection(queryClient, id), [queryClient, id]);
+  const onFinished = useCallback(() => void invalidateCollection(queryClient, id, { documents: true }), [queryClient, id]);
 
   if (collection.error) {
     return (
       <section>
         <h1>Collection</h1>
-        <ErrorMessage error={collection.error} onRetry={collection.reload} />
+        <ErrorMessage error={errorText(collection.error)} onRetry={() => void collection.refetch()} />
         <p>
           <Link href="/">Back to collections</Link>
         </p>
@@ -67,19 +64,14 @@ export function CollectionScreen({ id }: { id: string }) {
 
       <section className="panel" aria-labelledby="upload-title">
         <h2 id="upload-title">Upload documents</h2>
-        <UploadZone collectionId={id} onUploaded={refresh} />
+        <UploadZone collectionId={id} onUploaded={onUploaded} />
       </section>
 
       <section className="panel" aria-labelledby="documents-title">
         <h2 id="documents-title">Documents</h2>
-        <ErrorMessage error={documents.error} onRetry={documents.reload} />
+        <ErrorMessage error={errorText(documents.error)} onRetry={() => void documents.refetch()} />
         {documents.data ? (
-          <DocumentsTable
-            documents={documents.data}
-            selected={selected}
-            onSelect={setSelected}
-            onDeleted={refresh}
-          />
+          <DocumentsTable collectionId={id} documents={documents.data} selected={selected} onSelect={setSelected} />
         ) : null}
       </section>
 
@@ -89,11 +81,10 @@ export function CollectionScreen({ id }: { id: string }) {
           <ChunkingPanel
             collection={c}
             selected={[...selected]}
-            operations={operations.data ?? []}
-            operationsError={operations.error}
-            onStarted={(op) => operations.setData([...(operations.data ?? []), op])}
+            operations={operations.data ?? NO_OPERATIONS}
+            operationsError={errorText(operations.error)}
             onFinished={onFinished}
-            reloadOperations={reloadOperations}
+            reloadOperations={() => void operations.refetch()}
           />
         </section>
       ) : null}
@@ -102,17 +93,26 @@ export function CollectionScreen({ id }: { id: string }) {
 }
 
 function DocumentsTable({
+  collectionId,
   documents,
   selected,
   onSelect,
-  onDeleted,
 }: {
+  collectionId: string;
   documents: DocumentOut[];
   selected: Set<string>;
   onSelect: (ids: Set<string>) => void;
-  onDeleted: () => void;
 }) {
-  const [error, setError] = useState<string | null>(null);
+  const queryClient = useQueryClient();
+  const deletion = useMutation({
+    mutationFn: (doc: DocumentOut) => api.deleteDocument(doc.id),
+    onSuccess: (_, doc) => {
+      if (selected.has(doc.id)) onSelect(new Set([...selected].filter((id) => id !== doc.id)));
+      queryClient.removeQueries({ queryKey: keys.document(doc.id) });
+      queryClient.removeQueries({ queryKey: keys.documentText(doc.id) });
+      return invalidateCollection(queryClient, collectionId);
+    },
+  });
   if (documents.length === 0) return <p>No documents yet: upload some above.</p>;
   const all = documents.every((d) => selected.has(d.id));
   const toggle = (docId: string, on: boolean) => {
@@ -121,20 +121,12 @@ function DocumentsTable({
     else next.delete(docId);
     onSelect(next);
   };
-  const remove = async (doc: DocumentOut) => {
-    if (!window.confirm(`Delete ${doc.filename} and its chunks?`)) return;
-    setError(null);
-    try {
-      await api.deleteDocument(doc.id);
-      toggle(doc.id, false);
-      onDeleted();
-    } catch (err) {
-      setError(describeError(err));
-    }
+  const remove = (doc: DocumentOut) => {
+    if (window.confirm(`Delete ${doc.filename} and its chunks?`)) deletion.mutate(doc);
   };
   return (
     <>
-      <ErrorMessage error={error} />
+      <ErrorMessage error={errorText(deletion.error)} />
       <table className="data-table">
         <caption className="visually-hidden">Documents of the collection</caption>
         <thead>
@@ -181,7 +173,7 @@ function DocumentsTable({
               <td>{d.error ?? ""}</td>
               <td className="row-actions">
                 <Link href={`/playground?document=${d.id}`}>Preview</Link>
-                <button type="button" className="link-button" onClick={() => void remove(d)} aria-label={`Delete ${d.filename}`}>
+                <button type="button" className="link-button" onClick={() => remove(d)} aria-label={`Delete ${d.filename}`}>
                   Delete
                 </button>
               </td>
@@ -198,7 +190,6 @@ function ChunkingPanel({
   selected,
   operations,
   operationsError,
-  onStarted,
   onFinished,
   reloadOperations,
 }: {
@@ -206,7 +197,6 @@ function ChunkingPanel({
   selected: string[];
   operations: Operation[];
   operationsError: string | null;
-  onStarted: (op: Operation) => void;
   onFinished: () => void;
   reloadOperations: () => void;
 }) {
@@ -214,8 +204,8 @@ function ChunkingPanel({
   const [configMode, setConfigMode] = useState<"default" | "custom">("default");
   const [docMode, setDocMode] = useState<"all" | "selected">("all");
   const [editor, setEditor] = useState<EditorState | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
+  const [invalid, setInvalid] = useState<string | null>(null);
+  const queryClient = useQueryClient();
 
   // Operations whose progress is shown: those running when the page opened and those started
   // here; a finished one stays (at 100%, or with its reason) until newer ones push it out.
@@ -230,38 +220,39 @@ function ChunkingPanel({
   const history = useMemo(() => [...operations].reverse(), [operations]);
   const customEditor = editor ?? (strategies ? editorFor(strategies, collection.config) : null);
 
-  const start = async (event: FormEvent) => {
+  const startOperation = useMutation({
+    mutationFn: ({ config, documentIds }: { config: ChunkConfig | null; documentIds: string[] | null }) =>
+      api.startOperation(collection.id, config, documentIds),
+    onSuccess: (op) => {
+      setWatched((list) => [...list.filter((w) => w.id !== op.id), op].slice(-3));
+      return invalidateCollection(queryClient, collection.id);
+    },
+  });
+
+  const start = (event: FormEvent) => {
     event.preventDefault();
-    setError(null);
+    setInvalid(null);
+    startOperation.reset();
     let config = null;
     if (configMode === "custom") {
       if (!strategies || !customEditor) return;
       const built = configFrom(strategies, customEditor);
       if (Object.keys(built.errors).length) {
-        setError(Object.values(built.errors).join(" "));
+        setInvalid(Object.values(built.errors).join(" "));
         return;
       }
       config = built.config;
     }
     if (docMode === "selected" && selected.length === 0) {
-      setError("Select at least one document in the table above, or chunk all documents.");
+      setInvalid("Select at least one document in the table above, or chunk all documents.");
       return;
     }
-    setBusy(true);
-    try {
-      const op = await api.startOperation(collection.id, config, docMode === "selected" ? selected : null);
-      setWatched((list) => [...list.filter((w) => w.id !== op.id), op].slice(-3));
-      onStarted(op);
-    } catch (err) {
-      setError(describeError(err));
-    } finally {
-      setBusy(false);
-    }
+    startOperation.mutate({ config, documentIds: docMode === "selected" ? selected : null });
   };
 
   return (
     <>
-      <form onSubmit={(e) => void start(e)} className="stack">
+      <form onSubmit={start} className="stack">
         <fieldset>
           <legend>Configuration</legend>
           <label className="radio">
@@ -291,16 +282,16 @@ function ChunkingPanel({
             selected documents ({selected.length})
           </label>
         </fieldset>
-        <ErrorMessage error={error} />
-        <button type="submit" className="primary" disabled={busy}>
-          {busy ? "Starting…" : "Start chunking"}
+        <ErrorMessage error={invalid ?? errorText(startOperation.error)} />
+        <button type="submit" className="primary" disabled={startOperation.isPending}>
+          {startOperation.isPending ? "Starting…" : "Start chunking"}
         </button>
       </form>
 
       <h3>Operations</h3>
       <ErrorMessage error={operationsError} onRetry={reloadOperations} />
       {[...watched].reverse().map((op) => (
-        <OperationProgress key={op.id} operation={op} onFinished={onFinished} />
+        <OperationProgress key={op.id} collectionId={collection.id} operation={op} onFinished={onFinished} />
       ))}
       {history.length ? (
         <table className="data-table">

@@ -1,19 +1,23 @@
-import { act, render, screen } from "@testing-library/react";
-import { describe, expect, it, vi } from "vitest";
-import type { Collection } from "../api/types";
+import { act, fireEvent, screen, within } from "@testing-library/react";
+import { beforeEach, describe, expect, it, vi } from "vitest";
+import { ApiError } from "../api/client";
+import type { ChunkConfig, Collection } from "../api/types";
 
 const collections = vi.fn<(signal?: AbortSignal) => Promise<Collection[]>>();
 const operations = vi.fn();
+const createCollection = vi.fn<(name: string, config: ChunkConfig) => Promise<Collection>>();
 
 vi.mock("../api/endpoints", () => ({
   api: {
     collections: (signal?: AbortSignal) => collections(signal),
     operations: (...args: unknown[]) => operations(...args),
+    createCollection: (name: string, config: ChunkConfig) => createCollection(name, config),
     strategies: () => Promise.resolve([]),
   },
 }));
 
 const { CollectionsScreen } = await import("./CollectionsScreen");
+const { renderWithQueries } = await import("../test/render");
 
 function collection(name: string, last: Collection["last_operation"]): Collection {
   return {
@@ -28,15 +32,20 @@ function collection(name: string, last: Collection["last_operation"]): Collectio
 }
 
 describe("CollectionsScreen", () => {
+  beforeEach(() => {
+    collections.mockReset();
+    operations.mockReset();
+    createCollection.mockReset();
+  });
+
   it("shows each collection's last operation from the list itself (no request per collection)", async () => {
     collections.mockResolvedValue([
       collection("Done", { id: "op1", status: "completed", documents_done: 3, documents_total: 3, finished_at: "2025-01-02T00:00:00Z" }),
       collection("Fresh", null),
       collection("Broken", { id: "op2", status: "failed", documents_done: 1, documents_total: 2, finished_at: "2025-01-02T00:00:00Z" }),
     ]);
-    await act(async () => {
-      render(<CollectionsScreen />);
-    });
+    renderWithQueries(<CollectionsScreen />);
+    await screen.findByRole("link", { name: "Done" });
     const cell = (name: string) => screen.getByRole("link", { name }).closest("tr")!.querySelector(".last-operation")!;
     expect(cell("Done").querySelector(".status")!.textContent).toBe("Completed");
     expect(cell("Done").textContent).toMatch(/3 of 3 documents/);
@@ -50,14 +59,15 @@ describe("CollectionsScreen", () => {
   it("asks again while an operation is under way, and stops when it has finished", async () => {
     vi.useFakeTimers();
     try {
-      collections.mockReset();
       collections
         .mockResolvedValueOnce([collection("Busy", { id: "op", status: "running", documents_done: 1, documents_total: 4, finished_at: null })])
         .mockResolvedValue([collection("Busy", { id: "op", status: "completed", documents_done: 4, documents_total: 4, finished_at: "2025-01-02T00:00:00Z" })]);
+      renderWithQueries(<CollectionsScreen />);
       await act(async () => {
-        render(<CollectionsScreen />);
+        await vi.advanceTimersByTimeAsync(10);
       });
       expect(screen.getByText("Running")).toBeTruthy();
+      expect(collections).toHaveBeenCalledTimes(1);
       await act(async () => {
         await vi.advanceTimersByTimeAsync(2100);
       });
@@ -70,5 +80,47 @@ describe("CollectionsScreen", () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+
+  it("shows the server's error sentence, and asks again on Retry", async () => {
+    collections
+      .mockRejectedValueOnce(new ApiError(503, "database_unavailable", "The database cannot be reached; retry in a moment."))
+      .mockResolvedValue([collection("Back", null)]);
+    renderWithQueries(<CollectionsScreen />);
+    const alert = await screen.findByRole("alert");
+    expect(alert.textContent).toContain("The database cannot be reached; retry in a moment.");
+    fireEvent.click(within(alert).getByRole("button", { name: "Retry" }));
+    await screen.findByRole("link", { name: "Back" });
+    expect(screen.queryByRole("alert")).toBeNull();
+    expect(collections).toHaveBeenCalledTimes(2);
+  });
+
+  it("lists a collection once it is created (the list is invalidated)", async () => {
+    const created = collection("Reports", null);
+    collections.mockResolvedValueOnce([]).mockResolvedValue([created]);
+    createCollection.mockResolvedValue(created);
+    renderWithQueries(<CollectionsScreen />);
+    await screen.findByText(/No collections yet/);
+    fireEvent.change(screen.getByLabelText("Name"), { target: { value: "Reports" } });
+    const button = screen.getByRole("button", { name: "Create collection" });
+    await vi.waitFor(() => expect((button as HTMLButtonElement).disabled).toBe(false));
+    fireEvent.click(button);
+    await screen.findByRole("link", { name: "Reports" });
+    expect(createCollection).toHaveBeenCalledWith("Reports", { strategy: "recursive", params: {} });
+    expect(collections).toHaveBeenCalledTimes(2);
+    expect(window.location.pathname).toBe("/collections/id-Reports");
+  });
+
+  it("shows why a collection was refused, in the server's words", async () => {
+    collections.mockResolvedValue([]);
+    createCollection.mockRejectedValue(new ApiError(409, "collection_exists", "a collection named 'Reports' already exists"));
+    renderWithQueries(<CollectionsScreen />);
+    await screen.findByText(/No collections yet/);
+    fireEvent.change(screen.getByLabelText("Name"), { target: { value: "Reports" } });
+    const button = screen.getByRole("button", { name: "Create collection" });
+    await vi.waitFor(() => expect((button as HTMLButtonElement).disabled).toBe(false));
+    fireEvent.click(button);
+    expect((await screen.findByRole("alert")).textContent).toBe("a collection named 'Reports' already exists");
+    expect(collections).toHaveBeenCalledTimes(1);
   });
 });

@@ -1,12 +1,13 @@
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useState, type FormEvent } from "react";
 import { Link, useLocation } from "wouter";
-import { describeError } from "../api/client";
 import { api } from "../api/endpoints";
-import { isFinal, type LastOperation } from "../api/types";
+import { errorText, keys, queries } from "../api/queries";
+import { isFinal, type ChunkConfig, type Collection, type LastOperation } from "../api/types";
 import { ConfigEditor } from "../components/ConfigEditor";
 import { ErrorMessage } from "../components/ErrorMessage";
 import { formatDate, plural } from "../lib/format";
-import { useAsync, useTitle } from "../lib/hooks";
+import { useTitle } from "../lib/hooks";
 import { statusWord } from "../lib/progress";
 import { configFrom, editorFor, useStrategies, type EditorState } from "../lib/strategies";
 
@@ -17,19 +18,15 @@ export function CollectionsScreen() {
   useTitle("Collections");
   // Each collection comes with its newest operation: one request for the whole list, asked
   // again every few seconds while an operation is under way.
-  const collections = useAsync((signal) => api.collections(signal), []);
-  const underWay = (collections.data ?? []).some((c) => c.last_operation && !isFinal(c.last_operation.status));
-  const { reload, loading } = collections;
-  useEffect(() => {
-    if (!underWay || loading) return;
-    const timer = setTimeout(reload, REFRESH_MS);
-    return () => clearTimeout(timer);
-  }, [underWay, loading, reload, collections.data]);
+  const collections = useQuery({
+    ...queries.collections(),
+    refetchInterval: (query) => (underWay(query.state.data) ? REFRESH_MS : false),
+  });
 
   return (
     <section>
       <h1>Collections</h1>
-      <ErrorMessage error={collections.error} onRetry={collections.reload} />
+      <ErrorMessage error={errorText(collections.error)} onRetry={() => void collections.refetch()} />
       {collections.data ? (
         collections.data.length === 0 ? (
           <p>No collections yet: create one below, then upload documents into it.</p>
@@ -68,12 +65,16 @@ export function CollectionsScreen() {
             </tbody>
           </table>
         )
-      ) : collections.loading ? (
+      ) : collections.isPending ? (
         <p className="muted">Loading…</p>
       ) : null}
-      <CreateCollection onCreated={collections.reload} />
+      <CreateCollection />
     </section>
   );
+}
+
+function underWay(collections: Collection[] | undefined): boolean {
+  return (collections ?? []).some((c) => c.last_operation && !isFinal(c.last_operation.status));
 }
 
 export function StatusBadge({ status }: { status: string }) {
@@ -95,44 +96,42 @@ function LastOperationCell({ operation }: { operation: LastOperation | null }) {
   );
 }
 
-function CreateCollection({ onCreated }: { onCreated: () => void }) {
+function CreateCollection() {
   const { strategies, error: strategiesError, retry } = useStrategies();
   const [name, setName] = useState("");
   const [editor, setEditor] = useState<EditorState | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
+  const [invalid, setInvalid] = useState<string | null>(null);
   const [, navigate] = useLocation();
+  const queryClient = useQueryClient();
+  const create = useMutation({
+    mutationFn: ({ name, config }: { name: string; config: ChunkConfig }) => api.createCollection(name, config),
+    onSuccess: (created) => {
+      setName("");
+      void queryClient.invalidateQueries({ queryKey: keys.collections });
+      navigate(`/collections/${created.id}`);
+    },
+  });
 
   useEffect(() => {
     if (strategies && !editor) setEditor(editorFor(strategies));
   }, [strategies, editor]);
 
-  const submit = async (event: FormEvent) => {
+  const submit = (event: FormEvent) => {
     event.preventDefault();
     if (!strategies || !editor) return;
     const { config, errors } = configFrom(strategies, editor);
     if (Object.keys(errors).length) {
-      setError(Object.values(errors).join(" "));
+      setInvalid(Object.values(errors).join(" "));
       return;
     }
-    setBusy(true);
-    setError(null);
-    try {
-      const created = await api.createCollection(name, config);
-      setName("");
-      onCreated();
-      navigate(`/collections/${created.id}`);
-    } catch (err) {
-      setError(describeError(err));
-    } finally {
-      setBusy(false);
-    }
+    setInvalid(null);
+    create.mutate({ name, config });
   };
 
   return (
     <section className="panel" aria-labelledby="create-collection-title">
       <h2 id="create-collection-title">New collection</h2>
-      <form onSubmit={(e) => void submit(e)} className="stack">
+      <form onSubmit={submit} className="stack">
         <div className="field">
           <label htmlFor="new-collection-name">Name</label>
           <input id="new-collection-name" required maxLength={255} value={name} onChange={(e) => setName(e.target.value)} />
@@ -144,9 +143,9 @@ function CreateCollection({ onCreated }: { onCreated: () => void }) {
             <ConfigEditor strategies={strategies} value={editor} onChange={setEditor} idPrefix="new-collection" />
           ) : null}
         </details>
-        <ErrorMessage error={error} />
-        <button type="submit" className="primary" disabled={busy || !editor}>
-          {busy ? "Creating…" : "Create collection"}
+        <ErrorMessage error={invalid ?? errorText(create.error)} />
+        <button type="submit" className="primary" disabled={create.isPending || !editor}>
+          {create.isPending ? "Creating…" : "Create collection"}
         </button>
       </form>
     </section>

@@ -1,7 +1,8 @@
 // Two to six configurations on one text or document, side by side.
+import { useMutation } from "@tanstack/react-query";
 import { useEffect, useState, type FormEvent } from "react";
-import { describeError } from "../api/client";
-import { api } from "../api/endpoints";
+import { api, type Source } from "../api/endpoints";
+import { errorText } from "../api/queries";
 import type { ChunkConfig, CompareResponse } from "../api/types";
 import { ChunkList } from "../components/ChunkList";
 import { ConfigEditor } from "../components/ConfigEditor";
@@ -34,8 +35,12 @@ export default function CompareScreen() {
   });
   const [slots, setSlots] = useState<Slot[]>([]);
   const [result, setResult] = useState<{ response: CompareResponse; configs: ChunkConfig[] } | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
+  const [invalid, setInvalid] = useState<string | null>(null);
+  // The last results stay on screen while the next are asked for, and when that fails.
+  const compare = useMutation({
+    mutationFn: ({ src, configs }: { src: Source; configs: ChunkConfig[] }) => api.compare(src, configs),
+    onSuccess: (response, { configs }) => setResult({ response, configs }),
+  });
 
   useEffect(() => {
     if (strategies && slots.length === 0) {
@@ -46,36 +51,29 @@ export default function CompareScreen() {
     }
   }, [strategies, slots.length]);
 
-  const submit = async (event: FormEvent) => {
+  const submit = (event: FormEvent) => {
     event.preventDefault();
     if (!strategies) return;
+    compare.reset();
     const src = sourceOf(source);
     if (!src) {
-      setError("Paste a text or choose a document first.");
+      setInvalid("Paste a text or choose a document first.");
       return;
     }
     const built = slots.map((slot) => configFrom(strategies, slot.editor));
     const problems = built.flatMap((b, k) => Object.values(b.errors).map((e) => `Configuration ${k + 1}: ${e}`));
     if (problems.length) {
-      setError(problems.join(" "));
+      setInvalid(problems.join(" "));
       return;
     }
-    setBusy(true);
-    setError(null);
-    try {
-      const configs = built.map((b) => b.config);
-      setResult({ response: await api.compare(src, configs), configs });
-    } catch (err) {
-      setError(describeError(err));
-    } finally {
-      setBusy(false);
-    }
+    setInvalid(null);
+    compare.mutate({ src, configs: built.map((b) => b.config) });
   };
 
   return (
     <section>
       <h1>Compare configurations</h1>
-      <form onSubmit={(e) => void submit(e)} className="stack">
+      <form onSubmit={submit} className="stack">
         <SourcePicker value={source} onChange={setSource} idPrefix="compare" />
         <ErrorMessage error={strategiesError} onRetry={retry} />
         {strategies ? (
@@ -108,11 +106,11 @@ export default function CompareScreen() {
           >
             Add a configuration ({slots.length} of {MAX_CONFIGS})
           </button>
-          <button type="submit" className="primary" disabled={busy || !strategies}>
-            {busy ? "Comparing…" : "Compare"}
+          <button type="submit" className="primary" disabled={compare.isPending || !strategies}>
+            {compare.isPending ? "Comparing…" : "Compare"}
           </button>
         </div>
-        <ErrorMessage error={error} />
+        <ErrorMessage error={invalid ?? errorText(compare.error)} />
       </form>
       {result ? <CompareResults response={result.response} /> : null}
     </section>

@@ -1,10 +1,11 @@
 // Try a strategy on a text or an uploaded document: the preview follows the parameters as
 // they change (debounced), with boundaries drawn over the source, metrics and a histogram.
-import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { useQuery, useQueryClient } from "@tanstack/react-query";
+import { useCallback, useEffect, useMemo, useState } from "react";
 import { useSearch } from "wouter";
-import { describeError, isAbort } from "../api/client";
-import { api } from "../api/endpoints";
-import type { PreviewResponse } from "../api/types";
+import { api, type Source } from "../api/endpoints";
+import { errorText, queries } from "../api/queries";
+import type { ChunkConfig, PreviewResponse } from "../api/types";
 import { ConfigEditor } from "../components/ConfigEditor";
 import { ErrorMessage } from "../components/ErrorMessage";
 import { Histogram } from "../components/Histogram";
@@ -14,7 +15,6 @@ import { EMPTY_SOURCE, SourcePicker, sourceOf, type SourceState } from "../compo
 import type { Bin } from "../lib/histogram";
 import { plural } from "../lib/format";
 import { useDebounced, useTitle } from "../lib/hooks";
-import { documentText } from "../lib/documentText";
 import { configFrom, editorFor, useStrategies, type EditorState } from "../lib/strategies";
 
 /** Quiet time after the last change before the preview is asked for. */
@@ -58,47 +58,44 @@ export default function PlaygroundScreen() {
   }, [strategies, editor, initialDocument]);
 
   const built = useMemo(() => (strategies && editor ? configFrom(strategies, editor) : null), [strategies, editor]);
-  const request = useMemo(() => {
+  // What to preview, as a key: [source, config]. Asked for once it has stopped changing; a
+  // newer one aborts the one in flight.
+  const requestKey = useMemo(() => {
     const src = sourceOf(source);
     if (!src || !built || Object.keys(built.errors).length) return null;
-    return { source: src, config: built.config, key: JSON.stringify([src, built.config]) };
+    return JSON.stringify([src, built.config]);
   }, [source, built]);
-  const debouncedKey = useDebounced(request?.key ?? null, PREVIEW_DEBOUNCE_MS);
-  const requestRef = useRef(request);
-  requestRef.current = request;
+  const debouncedKey = useDebounced(requestKey, PREVIEW_DEBOUNCE_MS);
 
+  // A document's extracted text is fetched once (kept while the document is chosen) and drawn
+  // with the chunks, so the whitespace between chunks is the document's own.
+  const documentId = source.mode === "document" ? source.documentId : "";
+  useQuery({ ...queries.documentText(documentId), enabled: documentId !== "" });
+  const queryClient = useQueryClient();
+  const preview = useQuery({
+    queryKey: ["preview", debouncedKey],
+    queryFn: async ({ queryKey, signal }): Promise<Result> => {
+      const [src, config] = JSON.parse(queryKey[1]!) as [Source, ChunkConfig];
+      const [response, text] = await Promise.all([
+        api.preview(src, config.strategy, config.params ?? {}, signal),
+        "text" in src ? src.text : queryClient.fetchQuery(queries.documentText(src.document_id)).then((d) => d.text),
+      ]);
+      return { params: config.params ?? {}, strategy: config.strategy, response, text, fromDocument: !("text" in src) };
+    },
+    enabled: requestKey !== null && requestKey === debouncedKey,
+    // Each preview is asked for afresh, as the parameters change (the server caches them).
+    gcTime: 0,
+  });
+  const loading = preview.isFetching;
+  const error = errorText(preview.error);
+
+  // The last preview stays on screen while the next loads, and when it fails.
   const [result, setResult] = useState<Result | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [loading, setLoading] = useState(false);
   const [bin, setBin] = useState<{ bin: Bin; index: number } | null>(null);
-
-  useEffect(() => {
-    const current = requestRef.current;
-    if (!debouncedKey || !current || current.key !== debouncedKey) return;
-    const controller = new AbortController();
-    setLoading(true);
-    const { source: src, config } = current;
-    // A document's extracted text is fetched once (then shared) and drawn with the chunks, so
-    // the whitespace between chunks is the document's own.
-    Promise.all([
-      api.preview(src, config.strategy, config.params ?? {}, controller.signal),
-      "text" in src ? Promise.resolve(src.text) : documentText(src.document_id).then((d) => d.text),
-    ]).then(
-      ([response, text]) => {
-        if (controller.signal.aborted) return;
-        setResult({ params: config.params ?? {}, strategy: config.strategy, response, text, fromDocument: !("text" in src) });
-        setError(null);
-        setBin(null);
-        setLoading(false);
-      },
-      (err: unknown) => {
-        if (isAbort(err) || controller.signal.aborted) return;
-        setError(describeError(err));
-        setLoading(false);
-      },
-    );
-    return () => controller.abort();
-  }, [debouncedKey]);
+  if (preview.data && preview.data !== result) {
+    setResult(preview.data);
+    setBin(null);
+  }
 
   const sizes = useMemo(() => result?.response.chunks.map((c) => c.tokens) ?? [], [result]);
   const emphasised = useMemo(() => (bin ? new Set(bin.bin.members) : undefined), [bin]);
