@@ -84,3 +84,27 @@ def test_a_cycle_is_found() -> None:
     graph = {"a": {"b": ["a.py:1"]}, "b": {"c": ["b.py:1"]}, "c": {"a": ["c.py:1"]}}
     assert _cycle_through(graph, "a") == ["a", "b", "c", "a"]  # type: ignore[arg-type]
     assert _cycle_through({"a": {"b": ["x"]}}, "a") is None  # type: ignore[arg-type]
+
+
+# Network clients the core must not hold, and the environment it must not read: both belong
+# to the caller (the embedding client is injected through `core.embeddings.use_embedders`).
+NETWORK_MODULES = {"urllib.request", "http.client", "socket", "requests", "httpx", "aiohttp"}
+ENVIRONMENT = {("os", "environ"), ("os", "getenv"), ("os", "putenv")}
+
+
+def test_the_core_opens_no_connections_and_reads_no_environment() -> None:
+    found = []
+    for path in sorted((PACKAGE / "core").rglob("*.py")):
+        relative = path.relative_to(PACKAGE)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            modules: list[str] = []
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                modules = [node.module]
+            found += [f"{relative}:{node.lineno} imports {m}" for m in modules
+                      if m in NETWORK_MODULES]
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                    and (node.value.id, node.attr) in ENVIRONMENT):
+                found.append(f"{relative}:{node.lineno} reads os.{node.attr}")
+    assert not found, "\n".join(found)

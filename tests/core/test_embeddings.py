@@ -17,17 +17,12 @@ import numpy as np
 import pytest
 from pydantic import SecretStr
 
-from chunkyard.core import embeddings
 from chunkyard.core.breakpoints import similarity_breaks
-from chunkyard.core.embeddings import (
-    Embedder,
-    LocalEmbedder,
-    OpenAIEmbedder,
-    default_model_path,
-    get_embedder,
-)
+from chunkyard.core.embeddings import Embedder
 from chunkyard.core.sentences import split_sentences
 from chunkyard.core.types import ChunkingError
+from chunkyard.embedding import LocalEmbedder, OpenAIEmbedder, default_model_path, get_embedder
+from chunkyard.embedding import local as embeddings
 from local_http import serving
 
 API_KEY = "sk-test-secret-0123456789"

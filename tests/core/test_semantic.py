@@ -17,12 +17,13 @@ from hypothesis import strategies as st
 
 import chunkyard
 from chunkyard import Chunk, ChunkingError
-from chunkyard.core import embeddings
 from chunkyard.core.breakpoints import similarity_breaks
-from chunkyard.core.embeddings import default_model_path, get_embedder
+from chunkyard.core.embeddings import API_KEY_ENV, use_embedders
 from chunkyard.core.registry import create_strategy, strategy_class
 from chunkyard.core.sentences import split_sentences
 from chunkyard.core.strategies import semantic
+from chunkyard.embedding import choose as embeddings_choose
+from chunkyard.embedding import default_model_path, get_embedder
 from invariants import check_invariants
 from local_http import serving
 
@@ -150,10 +151,12 @@ class Spy:
 
 
 @pytest.fixture
-def spy(monkeypatch: pytest.MonkeyPatch) -> Spy:
+def spy() -> Iterator[Spy]:
     recorder = Spy()
-    monkeypatch.setattr(semantic, "get_embedder", lambda spec: recorder)
-    return recorder
+    # Injected through the core's seam, as any caller would install its own embedders.
+    use_embedders(lambda spec: recorder)
+    yield recorder
+    use_embedders(chunkyard._default_embedders)
 
 
 def test_one_long_sentence_is_capped_without_the_model(spy: Spy) -> None:
@@ -217,7 +220,7 @@ def server() -> Iterator[EmbeddingServer]:
 def test_openai_compatible_endpoint_matches_the_local_model(
     server: EmbeddingServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(semantic.API_KEY_ENV, API_KEY)
+    monkeypatch.setenv(API_KEY_ENV, API_KEY)
     host, port = server.server_address[:2]
     url = f"http://{host!s}:{port}/v1"
     params = {"chunk_size": 40, "embedding_url": url, "embedding_api_model": "minilm"}
@@ -246,7 +249,7 @@ def test_openai_compatible_endpoint_matches_the_local_model(
 def test_openai_compatible_endpoint_without_key_sends_no_header(
     server: EmbeddingServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv(semantic.API_KEY_ENV, raising=False)
+    monkeypatch.delenv(API_KEY_ENV, raising=False)
     host, port = server.server_address[:2]
     chunk(TOPICS, embedding_url=f"http://{host!s}:{port}", embedding_api_model="m")
     assert [c["auth"] for c in server.calls] == [None]
@@ -264,7 +267,7 @@ def test_missing_extra_is_a_clear_error_even_for_tiny_texts(
     monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(sys.modules, "sentence_transformers", None)
-    monkeypatch.setattr(embeddings, "_INSTANCES", OrderedDict())  # forget built embedders
+    monkeypatch.setattr(embeddings_choose, "_INSTANCES", OrderedDict())  # forget built embedders
     for text in [TOPICS, "One sentence.", ""]:
         with pytest.raises(ChunkingError) as caught:
             chunk(text)

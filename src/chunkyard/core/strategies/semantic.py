@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import heapq
 import math
-import os
 import urllib.parse
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Sequence
@@ -40,10 +39,11 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import Field, field_validator, model_validator
 
-# embeddings imports numpy and urllib only; torch loads on the first local `embed` call, so
-# registering this strategy keeps `chunkyard strategies` fast.
+# The core's embeddings module is only the seam (no model, no client): the embedders are
+# `chunkyard.embedding`'s, installed by `import chunkyard`; torch loads on the first local
+# `embed` call, so registering this strategy keeps `chunkyard strategies` fast.
 from chunkyard.core.breakpoints import gap_distances
-from chunkyard.core.embeddings import Embedder, get_embedder, is_http_url
+from chunkyard.core.embeddings import API_KEY_ENV, Embedder, embedder_for, is_http_url
 from chunkyard.core.params import BaseParams
 from chunkyard.core.registry import register
 from chunkyard.core.sentences import split_sentences
@@ -51,8 +51,6 @@ from chunkyard.core.sizing.base import WHITESPACE, Measure
 from chunkyard.core.splitter import split_range
 from chunkyard.core.strategy import Region, Span, Strategy
 from chunkyard.core.types import ChunkingError, Document
-
-API_KEY_ENV = "CHUNKYARD_EMBEDDING_API_KEY"
 
 # Longest text handed to the embedder in one piece. all-MiniLM-L6-v2 reads 256 word pieces,
 # about 1,100 characters of English; 1,000 keeps typical prose whole within that window, and is
@@ -156,11 +154,9 @@ class SemanticStrategy(Strategy):
     def _embedder(self) -> Embedder:
         p = self.params
         assert isinstance(p, SemanticParams)
-        if p.embedding_url:
-            key = os.environ.get(API_KEY_ENV, "").strip() or None
-            return get_embedder({"url": p.embedding_url, "model": p.embedding_api_model,
-                                 "api_key": key})
-        return get_embedder(p.embedding_model)
+        if p.embedding_url:  # the key comes from the environment, read by the factory
+            return embedder_for({"url": p.embedding_url, "model": p.embedding_api_model})
+        return embedder_for(p.embedding_model)
 
     def split(self, region: Region) -> Iterator[Span]:
         p = self.params
