@@ -3,9 +3,10 @@
 from typing import Any
 
 from chunkyard.core import embeddings as _embeddings
-from chunkyard.core.pipeline import chunk_text, document_from_text, iter_chunks
+from chunkyard.core.pipeline import iter_chunks
 from chunkyard.core.registry import StrategyInfo, create_strategy, list_strategies
 from chunkyard.core.types import Chunk, ChunkingError, Document, Heading, PageSpan
+from chunkyard.extract.pasted import chunk_text, document_from_text
 
 __all__ = [
     "Chunk",

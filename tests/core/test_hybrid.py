@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 import chunkyard
-from chunkyard import Chunk, Document
+from chunkyard import Chunk, Document, document_from_text
 from chunkyard.core.detect import SNIFF_CHARS, fence_language, fenced_blocks, scan, sniff
 from invariants import check_invariants
 
@@ -47,6 +47,13 @@ def _spans(chunks: list[Chunk]) -> list[tuple[int, int]]:
 
 # -- sniff -----------------------------------------------------------------------------------
 
+def named(text: str, filename: str | None) -> tuple[str, str]:
+    """What hybrid sniffs of `text` pasted (or stored) under `filename`: the Document's kind and
+    language, judged by the name, outrank content."""
+    doc = document_from_text(text, filename)
+    return sniff(doc.text, kind=doc.kind, language=doc.language, name=doc.filename)
+
+
 @pytest.mark.parametrize(("text", "filename", "kind"), [
     (GUIDE, "guide.md", "markdown"),
     (GUIDE, None, "markdown"),  # by content
@@ -66,33 +73,33 @@ def _spans(chunks: list[Chunk]) -> list[tuple[int, int]]:
     ("", None, "prose"),
 ])
 def test_sniff_kind(text: str, filename: str | None, kind: str) -> None:
-    got, reason = sniff(text, filename)
+    got, reason = named(text, filename)
     assert got == kind, reason
     assert reason.startswith(f"{kind}: ")
 
 
 def test_sniff_reasons_quote_the_evidence() -> None:
-    _, reason = sniff(GUIDE, None)
+    _, reason = named(GUIDE, None)
     signals = scan(GUIDE)
     assert f"{signals.headings} headings" in reason
     assert f"{signals.fences} fenced code blocks" in reason
     assert "table" in reason and "in the text" in reason
-    _, reason = sniff(CODE, "sample.py")
+    _, reason = named(CODE, "sample.py")
     assert "sample.py is python source" in reason and "definitions" in reason
-    _, reason = sniff(PROSE + "\n" * SNIFF_CHARS + "# a\n# b\n```\n", None)
+    _, reason = named(PROSE + "\n" * SNIFF_CHARS + "# a\n# b\n```\n", None)
     assert reason.startswith("prose: ") and "in the first 64 KB" in reason
 
 
 def test_sniff_doc_kind_outranks_content() -> None:
-    assert sniff(PROSE, None, doc_kind="markdown")[0] == "markdown"
-    assert sniff(PROSE, None, doc_kind="code")[0] == "code"
-    kind, reason = sniff(GUIDE, "page.html", doc_kind="html")
+    assert sniff(PROSE, kind="markdown")[0] == "markdown"
+    assert sniff(PROSE, kind="code")[0] == "code"
+    kind, reason = sniff(GUIDE, kind="html", name="page.html")
     assert kind == "prose" and "HTML" in reason
 
 
 def test_sniff_only_reads_the_first_64_kb() -> None:
     text = PROSE + " " * SNIFF_CHARS + GUIDE
-    assert sniff(text, None)[0] == "prose"
+    assert sniff(text)[0] == "prose"
     assert scan(text).truncated and not scan(GUIDE).truncated
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from chunkyard import document_from_text
-from chunkyard.core.filekinds import LANGUAGE_BY_NAME, LANGUAGES, MARKDOWN_EXTENSIONS
+from chunkyard.core.languages import LANGUAGES
 from chunkyard.core.types import ChunkingError
 from chunkyard.extract import detect_kind, extract_bytes
+from chunkyard.extract.filekinds import LANGUAGE_BY_NAME, MARKDOWN_EXTENSIONS
 
 TEXT = "# Title\n\ndef main():\n    return 1\n\nSetext\n------\n\nplain words\n"
 NAMES = sorted(

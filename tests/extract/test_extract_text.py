@@ -156,7 +156,7 @@ def test_large_text_file_needs_at_most_twice_its_size(tmp_path: Path, prefix: by
 @pytest.mark.parametrize("strategy", ["recursive", "markdown", "hierarchical"])
 def test_text_named_like_a_file_chunks_like_that_file(strategy: str) -> None:
     """A preview of pasted text with a file name is what a job stores for that file."""
-    from chunkyard.core.pipeline import chunk_text, iter_chunks
+    from chunkyard import chunk_text, iter_chunks
 
     text = (
         "# Guide\n\nIntro words here.\n\n## Setup\n\nInstall it. " + "Step words. " * 80

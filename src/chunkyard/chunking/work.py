@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from chunkyard.core.compare import compare, measure, pick_recommendation
-from chunkyard.core.pipeline import document_from_text
 from chunkyard.core.registry import create_strategy
 from chunkyard.core.types import Chunk
 from chunkyard.documents.chunking import chunk_document
 from chunkyard.documents.stored import StoredFile, load_document
+from chunkyard.extract.pasted import document_from_text
 
 _FORMAT = 1  # bumped when the serialised form of a result changes
 

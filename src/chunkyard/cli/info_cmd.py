@@ -9,9 +9,9 @@ import sys
 import textwrap
 from typing import Any
 
+from chunkyard.chunking.recommend import recommend
 from chunkyard.cli.common import UsageError, dump_json, params_for, parse_params
 from chunkyard.core.compare import ComparisonResult, compare, pick_recommendation
-from chunkyard.core.recommend import recommend
 from chunkyard.core.registry import list_strategies, strategy_class
 from chunkyard.extract import extract_file
 

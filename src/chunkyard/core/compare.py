@@ -22,7 +22,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from chunkyard.core.pipeline import document_from_text
 from chunkyard.core.registry import create_strategy
 from chunkyard.core.sizing import get_tokenizer
 from chunkyard.core.strategy import Strategy
@@ -245,7 +244,7 @@ def compare(
     """
     if max_chunks is not None and max_chunks < 0:
         raise ChunkingError(f"max_chunks must be at least 0, got {max_chunks}")
-    doc = document_from_text(doc_or_text) if isinstance(doc_or_text, str) else doc_or_text
+    doc = Document(doc_or_text) if isinstance(doc_or_text, str) else doc_or_text
     built = _validate_configs(configs)
     results: list[ComparisonResult] = []
     for name, strategy in built:

@@ -9,8 +9,9 @@ The signals come from one pass over the lines of the first 64 KB, with simple st
   `def`, `class`, `function`, `import`, `return`; definitions (`def`, `class`, `function`,
   `fn`, `func`, ...) counted apart; a `#!` first line.
 
-A file extension, or the extractor's document kind, is a stronger signal than content and
-wins; the reason still quotes the content counts so that a user can judge the choice.
+The document's kind and language (which the caller takes from the extractor or from a file
+name) are stronger signals than content and win; the reason still quotes the content counts
+so that a user can judge the choice.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from chunkyard.core.filekinds import MARKDOWN_EXTENSIONS, language_for, language_of_word
+from chunkyard.core.languages import language_of_word
 
 # How much of the text is sniffed; the rest of a long document is assumed to be alike.
 SNIFF_CHARS = 64 * 1024
@@ -146,27 +147,26 @@ def scan(text: str) -> Signals:
                    definitions, shebang=head.startswith("#!"), truncated=len(text) > SNIFF_CHARS)
 
 
-def sniff(text: str, filename: str | None = None, *,
-          doc_kind: str | None = None) -> tuple[str, str]:
+def sniff(text: str, *, kind: str | None = None, language: str | None = None,
+          name: str | None = None) -> tuple[str, str]:
     """The kind of `text` ("markdown", "code" or "prose") and a sentence saying why.
 
-    `doc_kind` is the extractor's `Document.kind` when known; like a file extension it
-    outranks content. HTML, PDF and DOCX text is prose: their structure is already kept as
-    heading and page metadata.
+    `kind` is the document's (`Document.kind`, or what the caller judged from a file name)
+    and `language` its programming language; both outrank content. `name` only words the
+    reason. HTML, PDF and DOCX text is prose: their structure is already kept as heading and
+    page metadata.
     """
     signals = scan(text)
-    name = filename.rsplit("/", 1)[-1] if filename else None
-    ext = name.rsplit(".", 1)[1].lower() if name and "." in name else ""
-    if doc_kind == "markdown" or ext in MARKDOWN_EXTENSIONS:
+    name = name.rsplit("/", 1)[-1] if name else None
+    if kind == "markdown":
         what = f"{name} is a markdown file" if name else "a markdown document"
         return "markdown", f"markdown: {what}; {signals.markdown_summary()}"
-    language = language_for(filename)
-    if doc_kind == "code" or language:
+    if kind == "code" or language:
         what = (f"{name} is {language} source by its extension" if name and language
                 else "a source code document")
         return "code", f"code: {what}; {signals.code_summary()}"
-    if doc_kind in ("html", "pdf", "docx"):
-        return "prose", (f"prose: text extracted from {doc_kind.upper()}, whose headings and "
+    if kind in ("html", "pdf", "docx"):
+        return "prose", (f"prose: text extracted from {kind.upper()}, whose headings and "
                          "pages are kept as metadata")
     code, markdown = signals.looks_like_code(), signals.looks_like_markdown()
     if code and (not markdown or signals.code_lines >= signals.markdown_lines()):

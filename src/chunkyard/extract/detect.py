@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import zipfile
 
-from chunkyard.core.filekinds import (
+from chunkyard.extract.filekinds import (
     HTML_EXTENSIONS,
     MARKDOWN_EXTENSIONS,
     TEXT_EXTENSIONS,

@@ -1,4 +1,13 @@
-"""HTML to readable text with a linear-time tokenizer, keeping h1-h6 as headings."""
+"""HTML to readable text with a linear-time tokenizer, keeping h1-h6 as headings.
+
+No library fits (`python bench/handwritten_parsers.py`: 4 MB of HTML, best of 3 to 7 runs on
+a loaded 2-core machine): `html.parser` is 1.5x slower and quadratic on unclosed tags (`<a`
+repeated: 10x the time for 4x the input), lxml is faster (0.6-0.85x the time in 4 of 5
+runs) and linear but comes only with the optional `docs` extra, reports element lines
+instead of character offsets and follows libxml2's rules instead of HTML5's (other text on 3
+of 17 edge pages), and selectolax, 7-12x faster, gives plain text with neither tag events for
+the text builder nor offsets.
+"""
 
 from __future__ import annotations
 

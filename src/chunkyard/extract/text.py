@@ -5,10 +5,10 @@ The headings come from the core's one markdown block parser (`markdown_headings`
 
 from __future__ import annotations
 
-from chunkyard.core.filekinds import language_for
 from chunkyard.core.markdown_blocks import markdown_headings
 from chunkyard.core.types import Document
 from chunkyard.extract.errors import ExtractionError
+from chunkyard.extract.filekinds import language_for
 
 _BOM = b"\xef\xbb\xbf"
 

@@ -28,7 +28,6 @@ from pydantic import Field
 
 from chunkyard.core import markdown_blocks as mb
 from chunkyard.core.detect import fence_language, sniff
-from chunkyard.core.filekinds import language_for
 from chunkyard.core.params import BaseParams
 from chunkyard.core.registry import create_strategy, register
 from chunkyard.core.strategy import Region, Span, Strategy
@@ -66,15 +65,15 @@ class HybridStrategy(Strategy):
         doc = region.doc
         if self._choice is None:
             # The first 64 KB of the document, not of the region, so every segment agrees.
-            self._choice = sniff(doc.text, doc.filename, doc_kind=doc.kind)
+            self._choice = sniff(doc.text, kind=doc.kind, language=doc.language,
+                                 name=doc.filename)
         kind, reason = self._choice
         if kind == "markdown":
             yield from self._markdown(region, reason)
         elif kind == "code":
             code_doc = doc
             if doc.kind != "code":
-                code_doc = replace(doc, kind="code",
-                                   language=doc.language or language_for(doc.filename))
+                code_doc = replace(doc, kind="code")
             yield from self._delegate("recursive", _sub(region, code_doc), reason)
         else:
             yield from self._delegate("recursive", region, reason)

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import Field
 
 from chunkyard.core import markdown_blocks as mb
-from chunkyard.core.filekinds import language_of_word
+from chunkyard.core.languages import language_of_word
 from chunkyard.core.levels import LINE, PARAGRAPH, PROSE_LEVELS, WORD, Level
 from chunkyard.core.params import BaseParams
 from chunkyard.core.registry import register

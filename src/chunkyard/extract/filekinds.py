@@ -1,15 +1,18 @@
 """The one table of file kinds and programming languages, judged by a file's name.
 
 Everything that turns a name into a kind or a language reads it from here: the extractors
-(stored files, the CLI), pasted text in previews and compares, `recommend`, `hybrid` and the
-markdown strategy's fence languages. Two tables once disagreed (`d.mts` was TypeScript in a
-job and plain text in a preview), so a preview did not equal its job. Pure functions of a
-string: no file system access.
+(stored files, the CLI), pasted text in previews and compares (`pasted.py`) and `recommend`;
+the strategies read the kind and language the Document carries, never a name. Two tables
+once disagreed (`d.mts` was TypeScript in a job and plain text in a preview), so a preview did
+not equal its job. Pure functions of a string: no file system access. Extensions name their
+language through `core.languages.LANGUAGES`, the table fence words use too.
 """
 
 from __future__ import annotations
 
 from pathlib import PurePath
+
+from chunkyard.core.languages import LANGUAGES
 
 MARKDOWN_EXTENSIONS = frozenset({"md", "markdown", "mdown", "mkd", "mkdn", "mdx"})
 HTML_EXTENSIONS = frozenset({"html", "htm", "xhtml"})
@@ -18,26 +21,6 @@ TEXT_EXTENSIONS = frozenset({
     "txt", "text", "log", "csv", "tsv", "rst", "adoc", "asciidoc", "org", "tex", "ini", "cfg",
     "conf", "rtf", "srt", "vtt", "properties",
 })
-
-# Extension (lower case, no dot) -> language; the language names are also fence info words.
-LANGUAGES: dict[str, str] = {
-    "py": "python", "pyi": "python", "pyw": "python",
-    "js": "javascript", "mjs": "javascript", "cjs": "javascript", "jsx": "javascript",
-    "ts": "typescript", "mts": "typescript", "cts": "typescript", "tsx": "typescript",
-    "java": "java", "go": "go", "rs": "rust",
-    "c": "c", "h": "c",
-    "cpp": "cpp", "cc": "cpp", "cxx": "cpp", "hpp": "cpp", "hh": "cpp", "hxx": "cpp",
-    "cs": "csharp", "rb": "ruby", "php": "php", "swift": "swift",
-    "kt": "kotlin", "kts": "kotlin", "scala": "scala",
-    "sh": "shell", "bash": "shell", "zsh": "shell",
-    "sql": "sql", "css": "css", "scss": "scss", "less": "less",
-    "yaml": "yaml", "yml": "yaml", "toml": "toml", "json": "json", "xml": "xml",
-    "lua": "lua", "r": "r", "pl": "perl", "pm": "perl", "dart": "dart",
-    "ex": "elixir", "exs": "elixir", "erl": "erlang", "hs": "haskell", "ml": "ocaml",
-    "jl": "julia", "clj": "clojure", "vue": "vue", "svelte": "svelte", "ps1": "powershell",
-    "tf": "hcl", "proto": "protobuf", "graphql": "graphql",
-}
-LANGUAGE_NAMES = frozenset(LANGUAGES.values())
 
 # Extension-less file names that are code by convention (lower case).
 LANGUAGE_BY_NAME: dict[str, str] = {
@@ -60,14 +43,6 @@ def language_for(filename: str | None) -> str | None:
     if name in LANGUAGE_BY_NAME:
         return LANGUAGE_BY_NAME[name]
     return LANGUAGES.get(extension(filename))
-
-
-def language_of_word(word: str) -> str | None:
-    """The language a fence info word names: a language name or one of its extensions."""
-    word = word.lower()
-    if word in LANGUAGE_NAMES:
-        return word
-    return LANGUAGES.get(word)
 
 
 def text_kind_for(filename: str | None) -> str:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 import chunkyard
-from chunkyard.core import recommend as rec_module
-from chunkyard.core.recommend import (
+from chunkyard.chunking import recommend as rec_module
+from chunkyard.chunking.recommend import (
     LARGE_CHUNK_SIZE,
     Recommendation,
     chunk_size_for,

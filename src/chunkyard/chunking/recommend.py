@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chunkyard.core.detect import fenced_blocks, scan, sniff
-from chunkyard.core.filekinds import MARKDOWN_EXTENSIONS, language_for
 from chunkyard.core.registry import create_strategy, list_strategies
 from chunkyard.core.types import ChunkingError
+from chunkyard.extract.filekinds import MARKDOWN_EXTENSIONS, language_for, text_kind_for
 
 DEFAULT_CHUNK_SIZE = 512
 # (estimated tokens below which, chunk_size): small documents get finer chunks, big ones
@@ -116,7 +116,8 @@ def recommend(filename: str, text: str | None = None) -> Recommendation:
     """The strategy, parameters and reason for chunking `filename` (content optional)."""
     name = filename or "the document"
     if text is None:
-        kind, _ = sniff("", filename)
+        kind, _ = sniff("", kind=text_kind_for(filename), language=language_for(filename),
+                        name=filename)
         language = language_for(filename)
         evidence = {
             "markdown": f"{name} is a markdown file by its extension (no content was given)",
@@ -125,7 +126,8 @@ def recommend(filename: str, text: str | None = None) -> Recommendation:
         }.get(kind, f"{name} has no markdown or code extension and no content was given")
         tokens: int | None = None
     else:
-        kind, evidence = sniff(text, filename)
+        kind, evidence = sniff(text, kind=text_kind_for(filename) if filename else None,
+                               language=language_for(filename), name=filename)
         # sniff's reason starts with the kind ("markdown: ..."); the evidence follows it.
         evidence = evidence.split(": ", 1)[1] if ": " in evidence else evidence
         tokens = estimate_tokens(text)
