@@ -1,29 +1,37 @@
-"""PostgreSQL query plans: document-scoped reads and writes touch one partition; collection
-pages walk the collection index in chunk order with no sort."""
+"""PostgreSQL query plans of the statements the repository sends: document-scoped reads and
+writes touch one partition; collection pages walk the collection index in chunk order with no
+sort.
+
+Each statement is captured as it reaches asyncpg (SQL text and bound parameters, through a
+`before_cursor_execute` listener) while the real repository function runs, and that exact
+statement is EXPLAINed, so a change to what the repository sends shows in the plan. The
+partition a document's rows are expected in is where PostgreSQL stored them (`tableoid`), not
+what the key function says.
+"""
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql import ClauseElement
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from storage_helpers import create_collection, create_document, make_chunks, open_db
 
 from chunkyard.settings import Settings
-from chunkyard.storage.keys import partition_key_for, partition_table_name
-from chunkyard.storage.models import Chunk
-from chunkyard.storage.repositories import replace_document_chunks
-from chunkyard.storage.repositories.chunks import (
-    collection_chunks_statement,
-    document_chunks_statement,
+from chunkyard.storage.repositories import (
+    delete_document_chunks,
+    list_collection_chunks,
+    list_document_chunks,
+    replace_document_chunks,
 )
 
 PARTITION = re.compile(r"^chunks_p\d\d$")
+Sent = tuple[str, tuple[Any, ...]]  # SQL text as the driver gets it, and its parameters
 
 
 def _nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
@@ -38,16 +46,35 @@ def _scanned_partitions(plan: dict[str, Any]) -> set[str]:
             if PARTITION.match(n.get("Relation Name", ""))}
 
 
+@contextmanager
+def _sent_to_chunks(engine: AsyncEngine, verb: str) -> Iterator[list[Sent]]:
+    """Every `verb` statement on the chunks table that `engine` sends while the block runs."""
+    sent: list[Sent] = []
+    pattern = re.compile(rf"^\s*{verb}\b.*\bFROM chunks\b", re.IGNORECASE | re.DOTALL)
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if pattern.match(statement):
+            sent.append((statement, tuple(parameters or ())))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+
+def _one(sent: list[Sent]) -> Sent:
+    assert len(sent) == 1, sent
+    return sent[0]
+
+
 async def _explain(
-    connection: AsyncConnection, statement: ClauseElement, *, analyze: bool = False
+    connection: AsyncConnection, sent: Sent, *, analyze: bool = False
 ) -> dict[str, Any]:
-    """EXPLAIN a statement as asyncpg runs it: a prepared statement with bound parameters."""
-    compiled = statement.compile(dialect=connection.dialect)
-    params = compiled.construct_params()
-    positional = tuple(params[name] for name in compiled.positiontup or ())
+    """EXPLAIN a captured statement as asyncpg runs it: prepared, with its bound parameters."""
+    statement, parameters = sent
     options = "ANALYZE, COSTS OFF, TIMING OFF, FORMAT JSON" if analyze else "FORMAT JSON"
-    result = await connection.exec_driver_sql(f"EXPLAIN ({options}) {compiled.string}",
-                                              positional)
+    result = await connection.exec_driver_sql(f"EXPLAIN ({options}) {statement}", parameters)
     return _plan(result.scalar_one())
 
 
@@ -57,9 +84,13 @@ def _plan(raw: Any) -> dict[str, Any]:
     return plan
 
 
-def _literal_sql(statement: ClauseElement) -> str:
-    return str(statement.compile(dialect=postgresql.dialect(),
-                                 compile_kwargs={"literal_binds": True}))
+async def _stored_in(session: AsyncSession, document_id: UUID) -> set[str]:
+    """The child tables that hold the document's chunk rows, as PostgreSQL stored them."""
+    result = await session.execute(
+        text("SELECT DISTINCT tableoid::regclass::text FROM chunks WHERE document_id = :d"),
+        {"d": document_id},
+    )
+    return set(result.scalars().all())
 
 
 async def _setup(settings: Settings) -> tuple[UUID, list[UUID]]:
@@ -75,31 +106,31 @@ async def _setup(settings: Settings) -> tuple[UUID, list[UUID]]:
 async def test_document_pages_scan_one_partition(postgres_settings: Settings) -> None:
     _, documents = await _setup(postgres_settings)
     document_id = documents[0]
-    expected = partition_table_name(partition_key_for(document_id))
-    async with open_db(postgres_settings) as (engine, _), engine.connect() as connection:
-        # Literal values: the planner prunes to one partition when it plans.
-        statement = document_chunks_statement(document_id, after_index=3, limit=100)
-        raw = await connection.exec_driver_sql(
-            f"EXPLAIN (FORMAT JSON) {_literal_sql(statement)}"
-        )
-        plan = _plan(raw.scalar_one())
-        assert _scanned_partitions(plan) == {expected}
+    async with open_db(postgres_settings) as (engine, sessions), sessions() as session:
+        expected = await _stored_in(session, document_id)
+        assert len(expected) == 1
+        first = await list_document_chunks(session, document_id, limit=3)
+        with _sent_to_chunks(engine, "SELECT") as sent:
+            page = await list_document_chunks(session, document_id, limit=3,
+                                              cursor=first.next_cursor)
+        assert [c.chunk_index for c in page.items] == [3, 4, 5]
+        page_query = _one(sent)
+        connection = await session.connection()
 
-        # Bound parameters, as the application sends it (asyncpg's extended protocol).
-        plan = await _explain(connection, statement, analyze=True)
-        assert _scanned_partitions(plan) == {expected}, plan
+        # As the application sends it (asyncpg's extended protocol: a custom plan, pruned
+        # when it is planned): one partition, read through an index.
+        plan = await _explain(connection, page_query, analyze=True)
+        assert _scanned_partitions(plan) == expected, plan
         assert all("Index" in n["Node Type"] for n in _nodes(plan)
-                   if n.get("Relation Name") == expected), plan
+                   if n.get("Relation Name") in expected), plan
 
         # A generic plan (what a prepared statement gets after a few runs) cannot prune at
         # plan time; the executor prunes at start-up: 99 subplans removed, one scanned.
-        compiled = statement.compile(dialect=connection.dialect)
-        await connection.exec_driver_sql(f"PREPARE chunkyard_page AS {compiled.string}")
+        statement, parameters = page_query
+        await connection.exec_driver_sql(f"PREPARE chunkyard_page AS {statement}")
         await connection.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
-        values = compiled.construct_params()
         arguments = ", ".join(
-            f"'{values[name]}'" if isinstance(values[name], UUID) else str(values[name])
-            for name in compiled.positiontup or ()
+            str(value) if isinstance(value, int) else f"'{value}'" for value in parameters
         )
         raw = await connection.exec_driver_sql(
             "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, FORMAT JSON) "
@@ -107,34 +138,48 @@ async def test_document_pages_scan_one_partition(postgres_settings: Settings) ->
         )
         plan = _plan(raw.scalar_one())
         assert any(n.get("Subplans Removed") == 99 for n in _nodes(plan)), plan
-        assert _scanned_partitions(plan) == {expected}, plan
+        assert _scanned_partitions(plan) == expected, plan
 
 
-async def test_replacing_deletes_from_one_partition(postgres_settings: Settings) -> None:
+async def test_replacing_and_deleting_touch_one_partition(postgres_settings: Settings) -> None:
     _, documents = await _setup(postgres_settings)
     document_id = documents[1]
-    expected = partition_table_name(partition_key_for(document_id))
-    statement = delete(Chunk).where(
-        Chunk.partition_key == partition_key_for(document_id), Chunk.document_id == document_id
-    )
-    async with open_db(postgres_settings) as (engine, _), engine.connect() as connection:
-        plan = await _explain(connection, statement)
-        assert _scanned_partitions(plan) == {expected}
+    async with open_db(postgres_settings) as (engine, sessions), sessions() as session:
+        expected = await _stored_in(session, document_id)
+        assert len(expected) == 1
+        # The DELETE the chunking jobs run (`store_document_chunks`, wrapped here)...
+        with _sent_to_chunks(engine, "DELETE") as sent:
+            await replace_document_chunks(session, document_id, make_chunks(7), "f" * 64)
+        replacing = _one(sent)
+        # ...and the one a document's deletion runs.
+        with _sent_to_chunks(engine, "DELETE") as sent:
+            assert await delete_document_chunks(session, document_id) == 7
+        deleting = _one(sent)
+        connection = await session.connection()
+        for delete in (replacing, deleting):
+            plan = await _explain(connection, delete)
+            assert _scanned_partitions(plan) == expected, (delete, plan)
+        await session.rollback()
 
 
 async def test_collection_pages_walk_the_index_without_sorting(
     postgres_settings: Settings,
 ) -> None:
-    collection_id, documents = await _setup(postgres_settings)
-    middle = sorted(documents)[15]
-    async with open_db(postgres_settings) as (engine, _), engine.connect() as connection:
+    collection_id, _ = await _setup(postgres_settings)
+    async with open_db(postgres_settings) as (engine, sessions), sessions() as session:
+        connection = await session.connection()
         await connection.exec_driver_sql("SET enable_seqscan = off")  # tiny tables
-        for after in (None, (middle, 5)):
-            statement = collection_chunks_statement(collection_id, after=after, limit=101)
-            plan = await _explain(connection, statement)
+        with _sent_to_chunks(engine, "SELECT") as sent:
+            first = await list_collection_chunks(session, collection_id, limit=100)
+            second = await list_collection_chunks(session, collection_id, limit=100,
+                                                  cursor=first.next_cursor)
+        assert len(first.items) == len(second.items) == 100
+        assert len(sent) == 2, sent
+        for query, after in zip(sent, (None, first.next_cursor), strict=True):
+            plan = await _explain(connection, query)
             nodes = _nodes(plan)
             types = [n["Node Type"] for n in nodes]
-            assert "Sort" not in types, types
+            assert not [t for t in types if "Sort" in t], types  # nor an Incremental Sort
             assert "Merge Append" in types, types
             scans = [n for n in nodes if PARTITION.match(n.get("Relation Name", ""))]
             assert len(scans) == 100
