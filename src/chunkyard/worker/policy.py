@@ -9,6 +9,13 @@ The Celery tasks (`tasks.py`) and the embedded runner (`jobs.run_operation`) bot
   unreachable, SQLite locked): retry with exponential backoff and jitter, up to
   `job_max_retries` times, then fail the operation saying it gave up;
 - anything else (bad input, a bug): fail the operation with the error's message.
+
+A Celery retry is Celery's own `task.retry` (with `max_retries` declared on the task), but
+not its `autoretry_for`/`retry_backoff` options: those retry by exception class, while a
+transient error is told by its cause (a driver error wrapping a refused connection), and
+their full jitter may retry a locked SQLite after 0 s; and retries spent must fail the
+operation with a message, which autoretry leaves to a failure handler. So the delays are
+computed here, the same for both modes.
 """
 
 from __future__ import annotations
