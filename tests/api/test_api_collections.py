@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from api_helpers import API, Api, assert_error, create_collection, in_db, user_headers
+from api_helpers import (
+    API,
+    Api,
+    assert_error,
+    create_collection,
+    in_db,
+    statements,
+    user_headers,
+)
 from operation_helpers import start, text_file, upload, wait_finished
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chunkyard.storage.models import Document
@@ -286,23 +292,6 @@ def test_a_started_operation_is_the_last_one_at_once(api: Api) -> None:
     assert last["id"] == started["id"]
     assert last["status"] in {"pending", "running", "completed"}
     wait_finished(api, headers, started["id"])
-
-
-@contextmanager
-def statements(api: Api) -> Iterator[list[str]]:
-    """The SQL statements the app runs meanwhile."""
-    seen: list[str] = []
-    app: Any = api.client.app
-    engine = app.state.engine
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
 
 
 def _list_with_statements(api: Api, headers: dict[str, str]) -> tuple[list[Any], list[str]]:

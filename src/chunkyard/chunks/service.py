@@ -3,7 +3,7 @@
 Ownership goes through the collection and document services, so another user's collection or
 document is simply not found (404). Pages come from the storage repository's keyset listings
 (a document's chunks from its one partition); their cursors are opaque to clients, and one the
-listing did not issue is a 400 `invalid_cursor`.
+listing did not issue is a 400 `invalid_cursor` (`InvalidCursor`, rendered by `kit.errors`).
 
 An export reads the collection in keyset batches, each in a short session of its own, so a
 long download holds no connection or transaction between batches and never holds more than
@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from urllib.parse import quote
 
 from sqlalchemy import select
@@ -26,10 +26,9 @@ from chunkyard.auth.service import Principal
 from chunkyard.chunks.schemas import ChunkPage, StoredChunkOut
 from chunkyard.collections.service import get_collection
 from chunkyard.documents.service import get_document
-from chunkyard.kit.pagination import invalid_cursor
 from chunkyard.storage import repositories
 from chunkyard.storage.models import Chunk, Collection, Document
-from chunkyard.storage.repositories import InvalidPageRequest, Page
+from chunkyard.storage.repositories import Page
 
 EXPORT_BATCH = repositories.MAX_PAGE_SIZE
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -44,22 +43,15 @@ def chunk_page(page: Page[Chunk]) -> ChunkPage:
     return ChunkPage(items=[chunk_out(c) for c in page.items], next_cursor=page.next_cursor)
 
 
-async def _page(listing: Awaitable[Page[Chunk]]) -> Page[Chunk]:
-    try:
-        return await listing
-    except InvalidPageRequest:  # `limit` is checked by the route: only the cursor is left
-        raise invalid_cursor() from None
-
-
 async def list_collection_chunks(
     session: AsyncSession, owner: Principal, collection_id: str, *, limit: int,
     cursor: str | None,
 ) -> Page[Chunk]:
     """The owner's collection's chunks in chunk order (document, then index)."""
     collection = await get_collection(session, owner, collection_id)
-    return await _page(repositories.list_collection_chunks(
+    return await repositories.list_collection_chunks(
         session, collection.id, limit=limit, cursor=cursor
-    ))
+    )
 
 
 async def list_document_chunks(
@@ -68,9 +60,9 @@ async def list_document_chunks(
 ) -> Page[Chunk]:
     """The owner's document's chunks in index order (one partition)."""
     document = await get_document(session, owner, document_id)
-    return await _page(repositories.list_document_chunks(
+    return await repositories.list_document_chunks(
         session, document.id, limit=limit, cursor=cursor
-    ))
+    )
 
 
 # -- export -------------------------------------------------------------------------------------

@@ -18,11 +18,13 @@ from chunkyard.auth.service import Principal
 from chunkyard.collections.schemas import ChunkConfig, CollectionOut, LastOperation
 from chunkyard.core.registry import strategy_class
 from chunkyard.core.types import ChunkingError
-from chunkyard.kit.errors import Conflict, Invalid, NotFound
-from chunkyard.kit.ids import parse_id
-from chunkyard.kit.pagination import decode_cursor, encode_cursor, invalid_cursor
+from chunkyard.kit.errors import Conflict, Invalid
+from chunkyard.kit.ids import owned_row
 from chunkyard.storage.models import Collection, Document, Operation
+from chunkyard.storage.repositories import Keyset
 from chunkyard.storage.repositories import delete_collection as storage_delete_collection
+
+_PAGES = Keyset("col", (Collection.id,))
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,15 +76,7 @@ async def get_collection(
     session: AsyncSession, owner: Principal, collection_id: str
 ) -> Collection:
     """The owner's collection; NotFound for a missing one, a malformed id or someone else's."""
-    parsed = parse_id(collection_id)
-    found: Collection | None = None
-    if parsed is not None:
-        found = await session.scalar(
-            select(Collection).where(Collection.id == parsed, Collection.owner_id == owner.id)
-        )
-    if found is None:
-        raise NotFound(f"collection {collection_id} not found", code="collection_not_found")
-    return found
+    return await owned_row(session, Collection, collection_id, owner.id, what="collection")
 
 
 async def _counts(
@@ -165,19 +159,11 @@ async def list_collections(
     session: AsyncSession, owner: Principal, *, limit: int, cursor: str | None
 ) -> tuple[list[CollectionOut], str | None]:
     """The owner's collections, oldest first (ids are time-ordered), `limit` at a time."""
-    stmt = select(Collection).where(Collection.owner_id == owner.id)
-    if cursor is not None:
-        (after,) = decode_cursor(cursor, "col", 1)
-        after_id = parse_id(after) if isinstance(after, str) else None
-        if after_id is None:
-            raise invalid_cursor()
-        stmt = stmt.where(Collection.id > after_id)
-    rows = list((await session.scalars(stmt.order_by(Collection.id).limit(limit + 1))).all())
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor("col", rows[-1].id.hex)
-    return await describe_many(session, rows), next_cursor
+    page = await _PAGES.page(
+        session, select(Collection).where(Collection.owner_id == owner.id),
+        limit=limit, cursor=cursor,
+    )
+    return await describe_many(session, page.items), page.next_cursor
 
 
 async def _name_taken(

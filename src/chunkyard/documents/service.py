@@ -31,19 +31,19 @@ from chunkyard.extract.detect import binary_type, is_docx_zip
 from chunkyard.kit.errors import (
     Conflict,
     Invalid,
-    NotFound,
     PayloadTooLarge,
     UnsupportedMediaType,
 )
-from chunkyard.kit.ids import parse_id
-from chunkyard.kit.pagination import decode_cursor, encode_cursor, invalid_cursor
+from chunkyard.kit.ids import owned_row
 from chunkyard.storage.models import Collection, Document, DocumentStatus
+from chunkyard.storage.repositories import Keyset
 from chunkyard.storage.repositories import delete_document as storage_delete_document
 
 MAX_FILENAME = 1024
 # The longest text shown in a document's text view or chunked by a preview (pasted or stored);
 # longer texts are chunked by operations. Read at call time: one limit for all of them.
 MAX_PREVIEW_CHARS = 2_000_000
+_PAGES = Keyset("doc", (Document.id,))
 
 
 def document_out(document: Document) -> DocumentOut:
@@ -51,18 +51,11 @@ def document_out(document: Document) -> DocumentOut:
 
 
 async def get_document(session: AsyncSession, owner: Principal, document_id: str) -> Document:
-    """The owner's document; NotFound for a missing one, a malformed id or someone else's."""
-    parsed = parse_id(document_id)
-    found: Document | None = None
-    if parsed is not None:
-        found = await session.scalar(
-            select(Document)
-            .join(Collection, Collection.id == Document.collection_id)
-            .where(Document.id == parsed, Collection.owner_id == owner.id)
-        )
-    if found is None:
-        raise NotFound(f"document {document_id} not found", code="document_not_found")
-    return found
+    """The owner's document (its collection's owner); NotFound for a missing one, a malformed
+    id or someone else's."""
+    return await owned_row(
+        session, Document, document_id, owner.id, what="document", via=Document.collection
+    )
 
 
 async def list_documents(
@@ -71,19 +64,11 @@ async def list_documents(
 ) -> tuple[list[Document], str | None]:
     """A collection's documents in upload order (ids are time-ordered), `limit` at a time."""
     collection = await get_collection(session, owner, collection_id)
-    stmt = select(Document).where(Document.collection_id == collection.id)
-    if cursor is not None:
-        (after,) = decode_cursor(cursor, "doc", 1)
-        after_id = parse_id(after) if isinstance(after, str) else None
-        if after_id is None:
-            raise invalid_cursor()
-        stmt = stmt.where(Document.id > after_id)
-    rows = list((await session.scalars(stmt.order_by(Document.id).limit(limit + 1))).all())
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor("doc", rows[-1].id.hex)
-    return rows, next_cursor
+    page = await _PAGES.page(
+        session, select(Document).where(Document.collection_id == collection.id),
+        limit=limit, cursor=cursor,
+    )
+    return page.items, page.next_cursor
 
 
 # -- extracted text -----------------------------------------------------------------------------

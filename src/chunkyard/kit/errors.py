@@ -160,8 +160,8 @@ def render_error(request: Request | None, exc: BaseException) -> JSONResponse:
         return error_response(status, code, detail)
     if isinstance(exc, ChunkingError):
         return error_response(422, "invalid_config", str(exc))
-    if isinstance(exc, InvalidPageRequest):
-        return error_response(400, "invalid_page", str(exc))
+    if isinstance(exc, InvalidPageRequest):  # a bad limit, or a cursor no listing issued
+        return error_response(400, exc.code, str(exc))
     if isinstance(exc, StarletteHTTPException):
         status = exc.status_code
         code = _HTTP_CODES.get(status, "error" if status < 500 else "server_error")

@@ -1,18 +1,21 @@
-"""Opaque keyset cursors for `{items, next_cursor}` listings, and the `limit`/`cursor` query."""
+"""The `limit`/`cursor` query of `{items, next_cursor}` listings.
+
+The pages themselves, and their opaque cursors, come from `storage.repositories.pages`
+(`Keyset`), which every listing (the chunk listings of the storage layer too) reads through;
+a cursor no listing issued is a 400 `invalid_cursor` (`InvalidCursor`, rendered by
+`kit.errors`).
+"""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Query
 
-from chunkyard.kit.errors import BadRequest
+from chunkyard.storage.repositories import MAX_PAGE_SIZE
 
 DEFAULT_LIMIT = 100
-MAX_LIMIT = 1000
+MAX_LIMIT = MAX_PAGE_SIZE
 
 LimitQuery = Annotated[
     int, Query(ge=1, le=MAX_LIMIT, description=f"Items per page, 1..{MAX_LIMIT}.")
@@ -21,24 +24,3 @@ CursorQuery = Annotated[
     str | None,
     Query(max_length=512, description="`next_cursor` of the previous page; absent: the first."),
 ]
-
-
-def encode_cursor(kind: str, *values: Any) -> str:
-    raw = json.dumps([kind, *values], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def invalid_cursor() -> BadRequest:
-    return BadRequest("cursor: not a cursor this listing issued", code="invalid_cursor")
-
-
-def decode_cursor(cursor: str, kind: str, size: int) -> list[Any]:
-    """The values in a cursor made by `encode_cursor(kind, ...)`; BadRequest for any other."""
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        values = None
-    if not isinstance(values, list) or len(values) != size + 1 or values[0] != kind:
-        raise invalid_cursor()
-    return values[1:]

@@ -16,12 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chunkyard.auth.service import Principal
 from chunkyard.collections.service import get_collection, validate_config
 from chunkyard.kit.errors import Conflict, NotFound
-from chunkyard.kit.ids import parse_id
-from chunkyard.kit.pagination import decode_cursor, encode_cursor, invalid_cursor
+from chunkyard.kit.ids import owned_row
 from chunkyard.operations.schemas import OperationCreate, OperationOut
 from chunkyard.storage.models import Collection, Document, Operation, OperationStatus, utcnow
+from chunkyard.storage.repositories import Keyset
 
 ACTIVE = (OperationStatus.PENDING, OperationStatus.RUNNING)
+_PAGES = Keyset("op", (Operation.id,))
 
 
 def operation_out(operation: Operation) -> OperationOut:
@@ -29,18 +30,11 @@ def operation_out(operation: Operation) -> OperationOut:
 
 
 async def get_operation(session: AsyncSession, owner: Principal, operation_id: str) -> Operation:
-    """The owner's operation; NotFound for a missing one, a malformed id or someone else's."""
-    parsed = parse_id(operation_id)
-    found: Operation | None = None
-    if parsed is not None:
-        found = await session.scalar(
-            select(Operation)
-            .where(Operation.id == parsed, Operation.owner_id == owner.id)
-            .execution_options(populate_existing=True)
-        )
-    if found is None:
-        raise NotFound(f"operation {operation_id} not found", code="operation_not_found")
-    return found
+    """The owner's operation; NotFound for a missing one, a malformed id or someone else's.
+    Read afresh: jobs update it while the session may hold an older copy."""
+    return await owned_row(
+        session, Operation, operation_id, owner.id, what="operation", fresh=True
+    )
 
 
 async def create_operation(
@@ -119,19 +113,11 @@ async def list_operations(
 ) -> tuple[list[Operation], str | None]:
     """A collection's operations, oldest first (ids are time-ordered), `limit` at a time."""
     collection = await get_collection(session, owner, collection_id)
-    stmt = select(Operation).where(Operation.collection_id == collection.id)
-    if cursor is not None:
-        (after,) = decode_cursor(cursor, "op", 1)
-        after_id = parse_id(after) if isinstance(after, str) else None
-        if after_id is None:
-            raise invalid_cursor()
-        stmt = stmt.where(Operation.id > after_id)
-    rows = list((await session.scalars(stmt.order_by(Operation.id).limit(limit + 1))).all())
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor("op", rows[-1].id.hex)
-    return rows, next_cursor
+    page = await _PAGES.page(
+        session, select(Operation).where(Operation.collection_id == collection.id),
+        limit=limit, cursor=cursor,
+    )
+    return page.items, page.next_cursor
 
 
 async def cancel_operation(

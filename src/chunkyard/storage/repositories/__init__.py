@@ -1,11 +1,7 @@
 """Repositories: storage operations that take a session and domain arguments."""
 
 from chunkyard.storage.repositories.chunks import (
-    MAX_PAGE_SIZE,
     DocumentNotFound,
-    InvalidPageRequest,
-    Page,
-    StorageError,
     config_hash_for,
     count_collection_chunks,
     delete_document_chunks,
@@ -17,11 +13,21 @@ from chunkyard.storage.repositories.chunks import (
     store_document_chunks,
 )
 from chunkyard.storage.repositories.collections import delete_collection, delete_document
+from chunkyard.storage.repositories.pages import (
+    MAX_PAGE_SIZE,
+    InvalidCursor,
+    InvalidPageRequest,
+    Keyset,
+    Page,
+    StorageError,
+)
 
 __all__ = [
     "MAX_PAGE_SIZE",
     "DocumentNotFound",
+    "InvalidCursor",
     "InvalidPageRequest",
+    "Keyset",
     "Page",
     "StorageError",
     "config_hash_for",

@@ -9,16 +9,13 @@ so any page costs the same as the first: "chunk order" in a collection is docume
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Select, String, Uuid, bindparam, delete, func, select, tuple_
+from sqlalchemy import Select, String, Uuid, bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chunkyard.core.types import Chunk as CoreChunk
@@ -33,30 +30,11 @@ from chunkyard.storage.models import (
     UTCDateTime,
     utcnow,
 )
-
-T = TypeVar("T")
-
-MAX_PAGE_SIZE = 1000
-
-
-class StorageError(Exception):
-    """Base of the storage layer's domain errors."""
+from chunkyard.storage.repositories.pages import Keyset, Page, StorageError
 
 
 class DocumentNotFound(StorageError, LookupError):
     """The document does not exist (or was deleted while we waited for its lock)."""
-
-
-class InvalidPageRequest(StorageError, ValueError):
-    """A bad `limit` or a cursor that this listing did not issue."""
-
-
-@dataclass(frozen=True, slots=True)
-class Page(Generic[T]):
-    """One page of a listing; `next_cursor` is None on the last page."""
-
-    items: list[T]
-    next_cursor: str | None
 
 
 # -- configurations -------------------------------------------------------------------------
@@ -239,92 +217,53 @@ async def delete_document_chunks(session: AsyncSession, document_id: UUID) -> in
 # -- reading --------------------------------------------------------------------------------
 
 
-def _encode_cursor(kind: str, *values: Any) -> str:
-    raw = json.dumps([kind, *values], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+# A document's chunks in index order; a collection's document by document, then by index.
+DOCUMENT_CHUNKS = Keyset("d", (Chunk.chunk_index,))
+COLLECTION_CHUNKS = Keyset("c", (Chunk.document_id, Chunk.chunk_index))
 
 
-def _decode_cursor(cursor: str, kind: str, size: int) -> list[Any]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidPageRequest("the cursor is not one this listing issued") from None
-    if not isinstance(values, list) or len(values) != size + 1 or values[0] != kind:
-        raise InvalidPageRequest("the cursor is not one this listing issued")
-    return values[1:]
+def _document_chunks(document_id: UUID) -> Select[Chunk]:
+    return select(Chunk).where(
+        Chunk.partition_key == partition_key_for(document_id),
+        Chunk.document_id == document_id,
+    )
 
 
-def _check_limit(limit: int) -> None:
-    if not 1 <= limit <= MAX_PAGE_SIZE:
-        raise InvalidPageRequest(f"limit must be between 1 and {MAX_PAGE_SIZE}, got {limit}")
+def _collection_chunks(collection_id: UUID) -> Select[Chunk]:
+    return select(Chunk).where(Chunk.collection_id == collection_id)
 
 
 def document_chunks_statement(
     document_id: UUID, *, after_index: int | None = None, limit: int = 100
 ) -> Select[Chunk]:
     """The query behind `list_document_chunks`: one partition, one index range."""
-    stmt = select(Chunk).where(
-        Chunk.partition_key == partition_key_for(document_id),
-        Chunk.document_id == document_id,
-    )
-    if after_index is not None:
-        stmt = stmt.where(Chunk.chunk_index > after_index)
-    return stmt.order_by(Chunk.chunk_index).limit(limit)
+    after = None if after_index is None else (after_index,)
+    return DOCUMENT_CHUNKS.statement(_document_chunks(document_id), after=after, limit=limit)
 
 
 def collection_chunks_statement(
     collection_id: UUID, *, after: tuple[UUID, int] | None = None, limit: int = 100
 ) -> Select[Chunk]:
     """The query behind `list_collection_chunks`: an index range in every partition."""
-    stmt = select(Chunk).where(Chunk.collection_id == collection_id)
-    if after is not None:
-        # A row-value comparison: an index range condition on (document_id, chunk_index).
-        stmt = stmt.where(tuple_(Chunk.document_id, Chunk.chunk_index) > after)
-    return stmt.order_by(Chunk.document_id, Chunk.chunk_index).limit(limit)
+    return COLLECTION_CHUNKS.statement(_collection_chunks(collection_id), after=after, limit=limit)
 
 
 async def list_document_chunks(
     session: AsyncSession, document_id: UUID, *, limit: int = 100, cursor: str | None = None
 ) -> Page[Chunk]:
     """A document's chunks in index order, `limit` at a time (one partition, one index)."""
-    _check_limit(limit)
-    after_index = None
-    if cursor is not None:
-        (after_index,) = _decode_cursor(cursor, "d", 1)
-        if not isinstance(after_index, int):
-            raise InvalidPageRequest("the cursor is not one this listing issued")
-    stmt = document_chunks_statement(document_id, after_index=after_index, limit=limit + 1)
-    items = list((await session.scalars(stmt)).all())
-    if len(items) <= limit:
-        return Page(items=items, next_cursor=None)
-    items = items[:limit]
-    return Page(items=items, next_cursor=_encode_cursor("d", items[-1].chunk_index))
+    return await DOCUMENT_CHUNKS.page(
+        session, _document_chunks(document_id), limit=limit, cursor=cursor
+    )
 
 
 async def list_collection_chunks(
     session: AsyncSession, collection_id: UUID, *, limit: int = 100, cursor: str | None = None
 ) -> Page[Chunk]:
     """A collection's chunks in chunk order (document, then index), `limit` at a time."""
-    _check_limit(limit)
-    after = None
-    if cursor is not None:
-        document_hex, after_index = _decode_cursor(cursor, "c", 2)
-        try:
-            after_document = UUID(hex=document_hex)
-        except (TypeError, ValueError, AttributeError):
-            raise InvalidPageRequest("the cursor is not one this listing issued") from None
-        if not isinstance(after_index, int):
-            raise InvalidPageRequest("the cursor is not one this listing issued")
-        after = (after_document, after_index)
-    stmt = collection_chunks_statement(collection_id, after=after, limit=limit + 1)
-    items = list((await session.scalars(stmt)).all())
-    if len(items) <= limit:
-        return Page(items=items, next_cursor=None)
-    items = items[:limit]
-    last = items[-1]
-    next_cursor = _encode_cursor("c", last.document_id.hex, last.chunk_index)
-    return Page(items=items, next_cursor=next_cursor)
+    return await COLLECTION_CHUNKS.page(
+        session, _collection_chunks(collection_id), limit=limit, cursor=cursor
+    )
 
 
 async def iter_collection_chunks(
