@@ -233,21 +233,6 @@ def _collection_chunks(collection_id: UUID) -> Select[Chunk]:
     return select(Chunk).where(Chunk.collection_id == collection_id)
 
 
-def document_chunks_statement(
-    document_id: UUID, *, after_index: int | None = None, limit: int = 100
-) -> Select[Chunk]:
-    """The query behind `list_document_chunks`: one partition, one index range."""
-    after = None if after_index is None else (after_index,)
-    return DOCUMENT_CHUNKS.statement(_document_chunks(document_id), after=after, limit=limit)
-
-
-def collection_chunks_statement(
-    collection_id: UUID, *, after: tuple[UUID, int] | None = None, limit: int = 100
-) -> Select[Chunk]:
-    """The query behind `list_collection_chunks`: an index range in every partition."""
-    return COLLECTION_CHUNKS.statement(_collection_chunks(collection_id), after=after, limit=limit)
-
-
 async def list_document_chunks(
     session: AsyncSession, document_id: UUID, *, limit: int = 100, cursor: str | None = None
 ) -> Page[Chunk]:
