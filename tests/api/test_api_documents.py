@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chunkyard.core.types import Chunk as CoreChunk
+from chunkyard.documents import blobs
 from chunkyard.storage.models import Chunk, Document
 from chunkyard.storage.repositories import replace_document_chunks
 
@@ -310,4 +312,40 @@ def test_every_document_route_needs_auth(api: Api) -> None:
     ]
     for response in responses:
         assert_error(response, 401)
+    assert document_count(api, collection["id"]) == 1
+
+
+def test_no_write_lock_is_held_while_an_upload_is_hashed(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SQLite has one writer: an upload that took the write lock before copying and hashing
+    # its files held every other write (here: creating a collection) for as long as that took.
+    headers = user_headers(api)
+    collection = create_collection(api, headers)
+    hashing, release = threading.Event(), threading.Event()
+    real_spool = blobs.spool
+
+    def slow_spool(*args: Any) -> blobs.Spooled:
+        hashing.set()
+        release.wait(20)
+        return real_spool(*args)
+
+    monkeypatch.setattr(blobs, "spool", slow_spool)
+    results: list[int] = []
+    sender = threading.Thread(target=lambda: results.append(upload(
+        api, headers, collection["id"], [("big.md", unique_text("big"), "text/markdown")]
+    ).status_code))
+    sender.start()
+    try:
+        assert hashing.wait(10)
+        started = time.monotonic()
+        other = api.client.post(f"{API}/collections", json={"name": f"c-{uuid.uuid4().hex}"},
+                                headers=headers)
+        waited = time.monotonic() - started
+    finally:
+        release.set()
+        sender.join(30)
+    assert other.status_code == 201, other.text
+    assert waited < 5, f"the other write waited {waited:.1f} s for the upload's lock"
+    assert results == [201]
     assert document_count(api, collection["id"]) == 1

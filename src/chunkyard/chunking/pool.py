@@ -3,10 +3,12 @@ loop, used by previews and compares and, in the embedded mode, by jobs.
 
 Worker processes (one per CPU) so that chunking uses every core and never competes with the
 event loop for the GIL. Where processes cannot be started, the pool runs the same functions
-in threads. The restart logic is ours rather than a library's (e.g. loky's reusable
-executor): it must retry the one request a dying worker held, fall back to threads when
-processes never start, and stop within a grace period at shutdown, none of which
-`concurrent.futures` or loky do for a caller.
+in threads. The restart logic is ours, not a library's: loky's reusable executor also
+starts new workers after one died, but it is one executor per process (each app here owns its
+pool and stops it alone, and the tests run several apps in one process), the request a dying
+worker held still fails (here it is tried once more), and it neither falls back to threads
+when processes never start nor stops workers within a grace period; `concurrent.futures`
+does none of these either.
 """
 
 from __future__ import annotations

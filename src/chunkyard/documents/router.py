@@ -9,10 +9,17 @@ import anyio
 from fastapi import APIRouter, BackgroundTasks, File, Response, UploadFile, status
 
 from chunkyard.auth.dependencies import CurrentUser
+from chunkyard.collections.service import get_collection
 from chunkyard.documents import service
 from chunkyard.documents.schemas import DocumentOut, DocumentPage, DocumentText, UploadResponse
 from chunkyard.documents.stored import load_document, stored_file
-from chunkyard.kit.deps import ChunkingLimiterDep, SessionDep, SessionFactoryDep, SettingsDep
+from chunkyard.kit.deps import (
+    ChunkingLimiterDep,
+    SessionDep,
+    SessionFactoryDep,
+    SettingsDep,
+    transaction,
+)
 from chunkyard.kit.errors import ERROR_RESPONSES
 from chunkyard.kit.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 
@@ -34,16 +41,22 @@ _UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {
 async def upload_documents(
     collection_id: str,
     files: Annotated[list[UploadFile], File(description="One or more files.")],
-    session: SessionDep,
     user: CurrentUser,
     settings: SettingsDep,
+    factory: SessionFactoryDep,
 ) -> UploadResponse:
     """Upload files as pending documents; all or nothing (any refused file stores none)."""
-    documents = await service.upload_documents(
-        session, user, collection_id, [(f.filename, f.file) for f in files],
+    # The collection is checked first (a 404 costs no copying), the files are spooled and
+    # hashed with no transaction open, and only then is the write transaction begun.
+    async with transaction(factory, write=False) as session:
+        await get_collection(session, user, collection_id)
+    async with service.spooled_uploads(
+        [(f.filename, f.file) for f in files],
         data_dir=settings.data_dir, limit=settings.max_upload_bytes,
-    )
-    return UploadResponse(items=[service.document_out(d) for d in documents])
+    ) as spooled, transaction(factory, write=True) as session:
+        documents = await service.store_uploads(
+            session, user, collection_id, spooled, data_dir=settings.data_dir)
+        return UploadResponse(items=[service.document_out(d) for d in documents])
 
 
 @router.get("/collections/{collection_id}/documents", response_model=DocumentPage)

@@ -12,8 +12,8 @@ and stores nothing, so a client can fix the one file and send the same request a
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -24,9 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from chunkyard.auth.service import Principal
 from chunkyard.collections.service import get_collection
 from chunkyard.documents import blobs
-from chunkyard.documents.chunking import read_document
-from chunkyard.documents.schemas import DocumentOut, DocumentText
-from chunkyard.extract import ExtractionError, detect_kind
+from chunkyard.documents.schemas import DocumentOut
+from chunkyard.extract import detect_kind
 from chunkyard.extract.detect import binary_type, is_docx_zip
 from chunkyard.kit.errors import (
     Conflict,
@@ -71,55 +70,6 @@ async def list_documents(
     return page.items, page.next_cursor
 
 
-# -- extracted text -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class StoredFile:
-    """Where a document's file is and what it is called (its name picks the extractor)."""
-
-    id: uuid.UUID
-    path: Path
-    filename: str
-
-
-async def stored_file(
-    session: AsyncSession, owner: Principal, document_id: str, data_dir: Path
-) -> StoredFile:
-    """The owner's document's file (NotFound for a missing document or someone else's)."""
-    document = await get_document(session, owner, document_id)
-    storage_path = document.storage_path or blobs.relative_blob_path(document.content_sha256)
-    return StoredFile(document.id, data_dir / storage_path, document.filename)
-
-
-def read_text(source: StoredFile, max_chars: int) -> DocumentText:
-    """Blocking: the document's text as a chunking job extracts it (the same `read_document`),
-    so the offsets of its stored chunks index it exactly. An unextractable file is Invalid
-    (422), a missing or unreadable blob a Conflict (409), a text over `max_chars` 413."""
-    try:
-        document = read_document(source.path, source.filename)
-    except ExtractionError as exc:
-        raise Invalid(f"document {source.id}: {exc}", code="extraction_failed") from None
-    except OSError as exc:
-        raise Conflict(
-            f"the stored file of document {source.id} cannot be read "
-            f"({exc.strerror or type(exc).__name__})",
-            code="document_unreadable",
-        ) from None
-    if len(document.text) > max_chars:
-        raise PayloadTooLarge(
-            f"the text of document {source.id} is {len(document.text)} characters, more than "
-            f"the {max_chars} this view returns; browse its chunks instead",
-        )
-    return DocumentText(
-        document_id=source.id,
-        filename=source.filename,
-        kind=document.kind,
-        text=document.text,
-        size_chars=len(document.text),
-    )
-
-
 # -- upload -------------------------------------------------------------------------------------
 
 
@@ -149,17 +99,14 @@ def unsupported_reason(filename: str, head: bytes) -> str | None:
     return None
 
 
-async def upload_documents(
-    session: AsyncSession,
-    owner: Principal,
-    collection_id: str,
-    files: Sequence[tuple[str | None, BinaryIO]],
-    *,
-    data_dir: Path,
-    limit: int,
-) -> list[Document]:
-    """Store `files` (name, readable binary) as pending documents of the owner's collection."""
-    collection = await get_collection(session, owner, collection_id)
+@asynccontextmanager
+async def spooled_uploads(
+    files: Sequence[tuple[str | None, BinaryIO]], *, data_dir: Path, limit: int
+) -> AsyncIterator[list[tuple[str, blobs.Spooled]]]:
+    """Copy `files` (name, readable binary) to temporary files, hashed and checked (size, type,
+    name), before any transaction starts: SQLite's one write lock is never held while
+    megabytes are hashed. Whatever `store_uploads` did not move into place is thrown away
+    when the block ends."""
     spooled: list[tuple[str, blobs.Spooled]] = []
     try:
         for raw_name, source in files:
@@ -180,41 +127,53 @@ async def upload_documents(
                     f"files: {name!r} is not a supported document: {reason}",
                     code="unsupported_file_type",
                 )
-        # Uploads into one collection take turns from here to their commit, so two at once
-        # (the UI sends a few) cannot both find the same content new. SQLite's writers take
-        # turns anyway; PostgreSQL locks the collection's row (not against reads or chunking).
-        await session.execute(
-            select(Collection.id)
-            .where(Collection.id == collection.id)
-            .with_for_update(key_share=True)
-        )
-        await _refuse_duplicates(session, collection.id, spooled)
-        documents = [
-            Document(
-                collection_id=collection.id,
-                filename=name,
-                status=DocumentStatus.PENDING,
-                size_bytes=item.size,
-                content_sha256=item.sha256,
-                storage_path=blobs.relative_blob_path(item.sha256),
-                chunk_count=0,
-            )
-            for name, item in spooled
-        ]
-        session.add_all(documents)
-        await session.flush()
-
-        def commit_all() -> None:
-            for _, item in spooled:
-                blobs.commit_blob(item.path, data_dir, item.sha256)
-
-        # Before the request commits: a row never points at a missing blob. If the commit
-        # fails after this, the blob stays unreferenced (harmless; same content, same path).
-        await anyio.to_thread.run_sync(commit_all)
-        return documents
+        yield spooled
     finally:
-        # Whatever was not moved into place (an error above) is thrown away.
         blobs.discard([item.path for _, item in spooled])
+
+
+async def store_uploads(
+    session: AsyncSession,
+    owner: Principal,
+    collection_id: str,
+    spooled: list[tuple[str, blobs.Spooled]],
+    *,
+    data_dir: Path,
+) -> list[Document]:
+    """The spooled files as pending documents of the owner's collection (all or none)."""
+    collection = await get_collection(session, owner, collection_id)
+    # Uploads into one collection take turns from here to their commit, so two at once
+    # (the UI sends a few) cannot both find the same content new. SQLite's writers take
+    # turns anyway; PostgreSQL locks the collection's row (not against reads or chunking).
+    await session.execute(
+        select(Collection.id)
+        .where(Collection.id == collection.id)
+        .with_for_update(key_share=True)
+    )
+    await _refuse_duplicates(session, collection.id, spooled)
+    documents = [
+        Document(
+            collection_id=collection.id,
+            filename=name,
+            status=DocumentStatus.PENDING,
+            size_bytes=item.size,
+            content_sha256=item.sha256,
+            storage_path=blobs.relative_blob_path(item.sha256),
+            chunk_count=0,
+        )
+        for name, item in spooled
+    ]
+    session.add_all(documents)
+    await session.flush()
+
+    def commit_all() -> None:
+        for _, item in spooled:
+            blobs.commit_blob(item.path, data_dir, item.sha256)
+
+    # Before the request commits: a row never points at a missing blob. If the commit
+    # fails after this, the blob stays unreferenced (harmless; same content, same path).
+    await anyio.to_thread.run_sync(commit_all)
+    return documents
 
 
 async def _refuse_duplicates(

@@ -52,8 +52,12 @@ def app_service(name: str) -> Callable[[HTTPConnection], Any]:
 
 
 @asynccontextmanager
-async def _transaction(request: Request, *, write: bool) -> AsyncIterator[AsyncSession]:
-    async with get_session_factory(request)() as session:
+async def transaction(
+    factory: async_sessionmaker[AsyncSession], *, write: bool
+) -> AsyncIterator[AsyncSession]:
+    """A session whose transaction commits when the block ends and rolls back if it raises;
+    `write` takes SQLite's write lock up front (a read-then-write cannot fail halfway)."""
+    async with factory() as session:
         if write:
             await dialect_for(session).begin_write(session)
         try:
@@ -71,13 +75,14 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     rolled back if it raises. A writing request (POST/PUT/PATCH/DELETE) takes SQLite's write
     lock up front, so a read-then-write cannot fail halfway on a concurrent writer.
     """
-    async with _transaction(request, write=request.method in UNSAFE_METHODS) as session:
+    async with transaction(get_session_factory(request),
+                           write=request.method in UNSAFE_METHODS) as session:
         yield session
 
 
 async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
     """A session for a request that only reads, whatever its method (e.g. login)."""
-    async with _transaction(request, write=False) as session:
+    async with transaction(get_session_factory(request), write=False) as session:
         yield session
 
 
