@@ -28,8 +28,8 @@ from chunkyard.auth.service import Principal
 from chunkyard.chunking import pool as pools
 from chunkyard.chunking.cache import MemoryPreviewCache
 from chunkyard.chunking.pool import ChunkingPool, cpu_count
+from chunkyard.chunking.service import validate_config
 from chunkyard.chunking.work import PreviewResult, run_compare, run_document_preview, run_preview
-from chunkyard.collections.service import validate_config
 from chunkyard.core.types import Chunk, ChunkingError
 from chunkyard.documents.stored import StoredFile
 from chunkyard.kit.errors import Conflict, Unavailable

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from chunkyard.kit.deps import app_service
 from chunkyard.kit.errors import error_response
 
 CHECK_TIMEOUT = 3.0
@@ -32,9 +33,10 @@ async def _check_redis(client: Any) -> None:
 
 
 @router.get("/readyz", response_model=None)
-async def readyz(request: Request) -> dict[str, Any] | JSONResponse:
+async def readyz(
+    request: Request, redis: Annotated[Any, Depends(app_service("redis"))]
+) -> dict[str, Any] | JSONResponse:
     checks: dict[str, Any] = {"database": _check_database(request.app.state.engine)}
-    redis = getattr(request.app.state, "redis", None)
     if redis is not None:
         checks["redis"] = _check_redis(redis)
     results: dict[str, str] = {}

@@ -14,12 +14,11 @@ from fastapi import APIRouter
 
 from chunkyard.auth.dependencies import CurrentUser
 from chunkyard.auth.service import Principal
+from chunkyard.chunking import service
 from chunkyard.chunking.cache import cache_key, document_cache_key
 from chunkyard.chunking.deps import ChunkingPoolDep, PreviewCacheDep
 from chunkyard.chunking.recommend import recommend as recommend_strategy
-from chunkyard.chunking.work import PreviewResult, run_compare, run_document_preview, run_preview
-from chunkyard.collections import service
-from chunkyard.collections.schemas import (
+from chunkyard.chunking.schemas import (
     ChunkOut,
     CompareRequest,
     CompareResponse,
@@ -30,6 +29,7 @@ from chunkyard.collections.schemas import (
     RecommendResponse,
     StrategyOut,
 )
+from chunkyard.chunking.work import PreviewResult, run_compare, run_document_preview, run_preview
 from chunkyard.core.registry import list_strategies
 from chunkyard.core.types import Chunk
 from chunkyard.documents import service as documents_service

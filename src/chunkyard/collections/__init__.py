@@ -1,1 +1,1 @@
-"""Collections of documents with a default chunking configuration, and chunking previews."""
+"""Collections of documents, each with a default chunking configuration."""

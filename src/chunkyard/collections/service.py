@@ -7,69 +7,22 @@ Services only flush; the request commits.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chunkyard.auth.service import Principal
-from chunkyard.collections.schemas import ChunkConfig, CollectionOut, LastOperation
-from chunkyard.core.registry import strategy_class
-from chunkyard.core.types import ChunkingError
-from chunkyard.kit.errors import Conflict, Invalid
+from chunkyard.chunking.schemas import ChunkConfig
+from chunkyard.chunking.service import validate_config
+from chunkyard.collections.schemas import CollectionOut, LastOperation
+from chunkyard.kit.errors import Conflict
 from chunkyard.kit.ids import owned_row
 from chunkyard.storage.models import Collection, Document, Operation
 from chunkyard.storage.repositories import Keyset
 from chunkyard.storage.repositories import delete_collection as storage_delete_collection
 
 _PAGES = Keyset("col", (Collection.id,))
-
-
-@dataclass(frozen=True, slots=True)
-class ValidConfig:
-    strategy: str
-    params: dict[str, Any]  # validated, every default filled in (canonical)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"strategy": self.strategy, "params": dict(self.params)}
-
-
-def _server_side_params(params: dict[str, Any]) -> list[str]:
-    """Parameters that make the server read its own files or call URLs (admins only)."""
-    found = []
-    tokenizer = params.get("tokenizer")
-    if isinstance(tokenizer, str) and tokenizer.startswith("hf:"):
-        found.append("tokenizer")
-    model = params.get("embedding_model")
-    if isinstance(model, str) and model.strip() != "local":
-        found.append("embedding_model")
-    if params.get("embedding_url"):
-        found.append("embedding_url")
-    return found
-
-
-def validate_config(
-    strategy: str, params: dict[str, Any], principal: Principal, *, field: str = "config"
-) -> ValidConfig:
-    """Check a configuration with the core's registry; Invalid (422) names the bad field."""
-    prefix = f"{field}." if field else ""
-    try:
-        cls = strategy_class(strategy)
-    except ChunkingError as exc:
-        raise Invalid(f"{prefix}strategy: {exc}", code="invalid_config") from None
-    if not principal.is_admin:
-        for name in _server_side_params(params):
-            raise Invalid(
-                f"{prefix}params.{name}: server-side files and URLs are for admins only",
-                code="invalid_config",
-            )
-    try:
-        built = cls.from_params(params)
-    except ChunkingError as exc:
-        raise Invalid(f"{prefix}params: {exc}", code="invalid_config") from None
-    return ValidConfig(strategy, built.params.model_dump(mode="json"))
 
 
 async def get_collection(

@@ -9,7 +9,6 @@ import anyio
 from fastapi import APIRouter, BackgroundTasks, File, Response, UploadFile, status
 
 from chunkyard.auth.dependencies import CurrentUser
-from chunkyard.collections.service import get_collection
 from chunkyard.documents import service
 from chunkyard.documents.schemas import DocumentOut, DocumentPage, DocumentText, UploadResponse
 from chunkyard.documents.stored import load_document, stored_file
@@ -49,7 +48,7 @@ async def upload_documents(
     # The collection is checked first (a 404 costs no copying), the files are spooled and
     # hashed with no transaction open, and only then is the write transaction begun.
     async with transaction(factory, write=False) as session:
-        await get_collection(session, user, collection_id)
+        await service.owned_collection(session, user, collection_id)
     async with service.spooled_uploads(
         [(f.filename, f.file) for f in files],
         data_dir=settings.data_dir, limit=settings.max_upload_bytes,

@@ -22,7 +22,6 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chunkyard.auth.service import Principal
-from chunkyard.collections.service import get_collection
 from chunkyard.documents import blobs
 from chunkyard.documents.schemas import DocumentOut
 from chunkyard.extract import detect_kind
@@ -49,6 +48,14 @@ def document_out(document: Document) -> DocumentOut:
     return DocumentOut.model_validate(document)
 
 
+async def owned_collection(
+    session: AsyncSession, owner: Principal, collection_id: str
+) -> Collection:
+    """The owner's collection, with the same 404 as `GET /collections/{id}` (read through
+    `owned_row` here: documents sit below the collections domain, which uses them)."""
+    return await owned_row(session, Collection, collection_id, owner.id, what="collection")
+
+
 async def get_document(session: AsyncSession, owner: Principal, document_id: str) -> Document:
     """The owner's document (its collection's owner); NotFound for a missing one, a malformed
     id or someone else's."""
@@ -62,7 +69,7 @@ async def list_documents(
     cursor: str | None,
 ) -> tuple[list[Document], str | None]:
     """A collection's documents in upload order (ids are time-ordered), `limit` at a time."""
-    collection = await get_collection(session, owner, collection_id)
+    collection = await owned_collection(session, owner, collection_id)
     page = await _PAGES.page(
         session, select(Document).where(Document.collection_id == collection.id),
         limit=limit, cursor=cursor,
@@ -141,7 +148,7 @@ async def store_uploads(
     data_dir: Path,
 ) -> list[Document]:
     """The spooled files as pending documents of the owner's collection (all or none)."""
-    collection = await get_collection(session, owner, collection_id)
+    collection = await owned_collection(session, owner, collection_id)
     # Uploads into one collection take turns from here to their commit, so two at once
     # (the UI sends a few) cannot both find the same content new. SQLite's writers take
     # turns anyway; PostgreSQL locks the collection's row (not against reads or chunking).

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chunkyard.collections.schemas import ChunkConfig
+from chunkyard.chunking.schemas import ChunkConfig
 
 MAX_DOCUMENT_IDS = 10_000
 

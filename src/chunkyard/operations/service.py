@@ -14,7 +14,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chunkyard.auth.service import Principal
-from chunkyard.collections.service import get_collection, validate_config
+from chunkyard.chunking.service import validate_config
+from chunkyard.collections.service import get_collection
 from chunkyard.kit.errors import Conflict, NotFound
 from chunkyard.kit.ids import owned_row
 from chunkyard.operations.schemas import OperationCreate, OperationOut

@@ -1,0 +1,132 @@
+"""Bodies of the chunking routes (strategies, preview, recommend, compare), and the chunking
+configuration a collection or an operation carries."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+MAX_CHUNKS_RETURNED = 10_000
+
+_TEXT = "The text to chunk; give either `text` or `document_id`."
+_DOCUMENT_ID = (
+    "A stored document (yours) to chunk instead of a text: its file is extracted and chunked "
+    "exactly as a chunking operation would."
+)
+_FILENAME = (
+    "Optional file name for a `text`: its extension tells markdown and code from prose "
+    "(a document's own name is used for a `document_id`)."
+)
+
+
+class _TextOrDocument(BaseModel):
+    """Exactly one of `text` and `document_id`; `filename` goes with a text only."""
+
+    text: str | None = Field(None, description=_TEXT)
+    document_id: uuid.UUID | None = Field(None, description=_DOCUMENT_ID)
+    filename: str | None = Field(None, max_length=1024, description=_FILENAME)
+
+    @model_validator(mode="after")
+    def one_source(self) -> _TextOrDocument:
+        if self.text is None and self.document_id is None:
+            raise ValueError("text or document_id is required (exactly one of the two)")
+        if self.text is not None and self.document_id is not None:
+            raise ValueError("give text or document_id, not both")
+        if self.document_id is not None and self.filename is not None:
+            raise ValueError("filename goes with text only; a document's own name is used")
+        return self
+
+
+class ChunkConfig(BaseModel):
+    """A chunking configuration: a strategy name and its parameters."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    strategy: str = Field("recursive", min_length=1, max_length=64)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class StrategyOut(BaseModel):
+    name: str
+    description: str
+    params_schema: dict[str, Any]
+
+
+class ChunkOut(BaseModel):
+    index: int
+    text: str
+    start: int
+    end: int
+    tokens: int
+    metadata: dict[str, Any]
+
+
+class Metrics(BaseModel):
+    chunk_count: int
+    tokens_mean: float
+    tokens_min: int
+    tokens_max: int
+    tokens_p95: int
+    small_share: float
+    mid_sentence_share: float
+    time_ms: float
+
+
+class PreviewRequest(_TextOrDocument):
+    model_config = ConfigDict(extra="forbid")
+
+    strategy: str = Field("recursive", min_length=1, max_length=64)
+    params: dict[str, Any] = Field(default_factory=dict)
+    max_chunks: int | None = Field(
+        None, ge=0, le=MAX_CHUNKS_RETURNED,
+        description="Return at most this many chunks (all are still counted and measured).",
+    )
+
+
+class PreviewResponse(BaseModel):
+    chunks: list[ChunkOut]
+    total_chunks: int
+    metrics: Metrics
+    cached: bool
+
+
+class RecommendRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    filename: str = Field(min_length=1, max_length=1024)
+    text: str | None = None
+
+
+class RecommendResponse(BaseModel):
+    strategy: str
+    params: dict[str, Any]
+    reason: str
+
+
+class CompareRequest(_TextOrDocument):
+    model_config = ConfigDict(extra="forbid")
+
+    configs: list[ChunkConfig] = Field(min_length=2, max_length=6)
+    max_chunks: int | None = Field(20, ge=0, le=MAX_CHUNKS_RETURNED)
+
+
+class CompareResult(BaseModel):
+    strategy: str
+    params: dict[str, Any]
+    metrics: Metrics
+    chunks: list[ChunkOut]
+
+
+class Recommendation(BaseModel):
+    index: int
+    strategy: str
+    params: dict[str, Any]
+    score: float
+    reason: str
+
+
+class CompareResponse(BaseModel):
+    results: list[CompareResult]
+    recommendation: Recommendation
