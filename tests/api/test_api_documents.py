@@ -4,6 +4,7 @@ delete (chunks and blobs too), and isolation between users."""
 from __future__ import annotations
 
 import hashlib
+import sys
 import threading
 import time
 import uuid
@@ -349,3 +350,26 @@ def test_no_write_lock_is_held_while_an_upload_is_hashed(
     assert waited < 5, f"the other write waited {waited:.1f} s for the upload's lock"
     assert results == [201]
     assert document_count(api, collection["id"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "module", "label"),
+    [("report.pdf", "pypdf", "PDF"), ("memo.docx", "docx", "DOCX")],
+)
+def test_a_kind_this_installation_cannot_read_is_415_at_upload(
+    api: Api, monkeypatch: pytest.MonkeyPatch, name: str, module: str, label: str
+) -> None:
+    # Once accepted, then failed at chunking while the operation showed "Completed".
+    headers = user_headers(api)
+    collection = create_collection(api, headers)
+    monkeypatch.setitem(sys.modules, module, None)  # its parser is not installed
+    content = (CORPUS / name).read_bytes() + uuid.uuid4().hex.encode()
+    response = upload(api, headers, collection["id"],
+                      [("ok.txt", unique_text(), "text/plain"),
+                       (name, content, "application/octet-stream")])
+    detail = assert_error(response, 415, "unsupported_file_type")["detail"]
+    assert name in detail and f"cannot read {label} files" in detail
+    assert document_count(api, collection["id"]) == 0
+    monkeypatch.delitem(sys.modules, module)  # installed again: the same file is taken
+    assert upload(api, headers, collection["id"],
+                  [(name, content, "application/octet-stream")]).status_code == 201

@@ -7,7 +7,15 @@ from typing import Any
 
 import pytest
 from api_helpers import API, PASSWORD, Api, create_collection, make_user, user_headers
-from operation_helpers import FINISHED, OPERATION_FIELDS, start, text_file, upload, wait_finished
+from operation_helpers import (
+    CORRUPT_PDF,
+    FINISHED,
+    OPERATION_FIELDS,
+    start,
+    text_file,
+    upload,
+    wait_finished,
+)
 from starlette.testclient import WebSocketDenialResponse
 from starlette.websockets import WebSocketDisconnect
 
@@ -137,3 +145,17 @@ def test_refused_handshakes_answer_like_http(
     assert denial.status_code == status
     assert denial.json() == {"error": code, "detail": denial.json()["detail"]}
     assert refused(api, operation_id, {"Authorization": "Token abc"}).status_code == 401
+
+
+def test_the_final_event_says_how_many_documents_failed(api: Api) -> None:
+    headers = user_headers(api)
+    collection = collection_with_documents(api, headers, count=2)
+    upload(api, headers, collection["id"], [("broken.pdf", CORRUPT_PDF + b"ws")])
+    created = start(api, headers, collection["id"])
+
+    *_, final = receive_all(api, created["id"], headers)
+
+    assert final["type"] == "completed"
+    operation = final["operation"]
+    assert (operation["documents_done"], operation["documents_failed"]) == (2, 1)
+    assert operation["error"] == "1 of 3 documents failed; each failed document's error says why"

@@ -109,5 +109,6 @@ def test_missing_python_docx_names_the_extra(monkeypatch: pytest.MonkeyPatch) ->
     with pytest.raises(ExtractionError) as info:
         extract_file(MEMO)
     assert str(info.value) == (
-        f"{MEMO}: reading DOCX files needs the 'python-docx' package: pip install 'chunkyard[docs]'"
+        f"{MEMO}: reading DOCX files needs the 'python-docx' package, which this "
+        "installation lacks (reinstall chunkyard)"
     )

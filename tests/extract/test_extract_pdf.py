@@ -98,5 +98,6 @@ def test_missing_pypdf_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ExtractionError) as info:
         extract_file(REPORT)
     assert str(info.value) == (
-        f"{REPORT}: reading PDF files needs the 'pypdf' package: pip install 'chunkyard[docs]'"
+        f"{REPORT}: reading PDF files needs the 'pypdf' package, which this "
+        "installation lacks (reinstall chunkyard)"
     )

@@ -10,6 +10,7 @@ from fastapi import APIRouter, FastAPI
 
 import chunkyard
 from chunkyard.api import health, metrics
+from chunkyard.api.docs import DOCS_PATH, docs_router
 from chunkyard.api.middleware import (
     BodyLimitMiddleware,
     RequestIdMiddleware,
@@ -66,6 +67,9 @@ def create_app(settings: Settings | None = None, *, auto_migrate: bool | None = 
         version=chunkyard.__version__,
         description="Retrieval-ready chunks with exact offsets and a hard token cap.",
         lifespan=lifespan,
+        # Served by api/docs.py from files the install ships, not FastAPI's CDN pages.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.credential_cache = CredentialCache()
@@ -87,8 +91,9 @@ def create_app(settings: Settings | None = None, *, auto_migrate: bool | None = 
     app.include_router(api)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    app.include_router(docs_router(app))
     # The web UI, last: it answers only what no route matched, and adds the security headers.
     from chunkyard.web.static import install_web
 
-    install_web(app)
+    install_web(app, docs_paths=(DOCS_PATH,))
     return app

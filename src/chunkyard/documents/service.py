@@ -26,6 +26,7 @@ from chunkyard.documents import blobs
 from chunkyard.documents.schemas import DocumentOut
 from chunkyard.extract import detect_kind
 from chunkyard.extract.detect import binary_type, is_docx_zip
+from chunkyard.extract.errors import missing_parser
 from chunkyard.kit.errors import (
     Conflict,
     Invalid,
@@ -103,7 +104,7 @@ def unsupported_reason(filename: str, head: bytes) -> str | None:
         return "it is named .docx but its content is not a Word document"
     if kind == "binary":
         return f"its content is {binary_type(head) or 'binary data'}"
-    return None
+    return missing_parser(kind)
 
 
 @asynccontextmanager

@@ -9,11 +9,29 @@ class ExtractionError(ChunkingError):
     """A file could not be extracted; the one-line message names the file and the reason."""
 
 
-MISSING_DOCS_EXTRA = "pip install 'chunkyard[docs]'"
+# PDF and DOCX parsers are base dependencies; an installation can still lack one (removed,
+# or a broken install). The package that reads each kind, and its import name.
+PARSERS = {"pdf": ("pypdf", "pypdf", "PDF"), "docx": ("python-docx", "docx", "DOCX")}
 
 
 def missing_extra(label: str, module: str, kind: str) -> ExtractionError:
-    """The error for a PDF/DOCX file when its optional parser is not installed."""
+    """The error for a PDF/DOCX file when its parser is not installed."""
     return ExtractionError(
-        f"{label}: reading {kind} files needs the '{module}' package: {MISSING_DOCS_EXTRA}"
+        f"{label}: reading {kind} files needs the '{module}' package, which this "
+        "installation lacks (reinstall chunkyard)"
     )
+
+
+def missing_parser(kind: str) -> str | None:
+    """Why this installation cannot extract files of `kind`, in a sentence for a user (None:
+    it can): checked at upload, so such a file is refused then, not failed later."""
+    parser = PARSERS.get(kind)
+    if parser is None:
+        return None
+    package, module, label = parser
+    try:
+        __import__(module)
+    except ImportError:
+        return (f"this installation cannot read {label} files (the server lacks the "
+                f"'{package}' package; an administrator can install it)")
+    return None

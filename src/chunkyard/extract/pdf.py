@@ -1,4 +1,4 @@
-"""PDF text page by page with pypdf (the `docs` extra), each page's span recorded."""
+"""PDF text page by page with pypdf, each page's span recorded."""
 
 from __future__ import annotations
 

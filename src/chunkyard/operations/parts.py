@@ -399,15 +399,29 @@ async def complete_if_done(session: AsyncSession, operation_id: uuid.UUID) -> Ev
     )
     if unfinished:
         return None
+    counts = (await session.execute(
+        select(Operation.documents_failed, Operation.documents_total)
+        .where(Operation.id == operation_id)
+    )).one()
     return (
         await session.execute(
             update(Operation)
             .where(Operation.id == operation_id)
-            .values(status=OperationStatus.COMPLETED, finished_at=utcnow(), error=None)
+            .values(status=OperationStatus.COMPLETED, finished_at=utcnow(),
+                    error=failures_summary(counts.documents_failed, counts.documents_total))
             .returning(*EVENT_COLUMNS)
             .execution_options(synchronize_session=False)
         )
     ).first()
+
+
+def failures_summary(failed: int, total: int) -> str | None:
+    """What a completed operation whose documents partly failed says in `error` (the API,
+    the final event and the UI show it), so it never looks like a clean success."""
+    if failed <= 0:
+        return None
+    noun = "document" if total == 1 else "documents"
+    return f"{failed} of {total} {noun} failed; each failed document's error says why"
 
 
 # -- failing --------------------------------------------------------------------------------

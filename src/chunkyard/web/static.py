@@ -14,9 +14,9 @@ Nothing is compressed per request.
 
 Every response carries a Content-Security-Policy (`script-src 'self'`: the build has no inline
 script), `X-Content-Type-Options: nosniff` and `frame-ancestors 'none'`. The API docs pages
-(`/docs`, `/redoc`) are FastAPI's own HTML, which loads its bundle from a CDN and starts it with an
-inline script; their policy allows exactly the script origins and inline-script hashes found in
-that HTML, and nothing else is relaxed for any other path.
+(`/docs`, see `api/docs.py`) load Swagger UI from files the install ships and
+start them with an inline script; their policy allows exactly the script origins and
+inline-script hashes found in that HTML, and nothing else is relaxed for any other path.
 """
 
 from __future__ import annotations
@@ -297,10 +297,13 @@ def _add_headers(message: Message, policy: str) -> None:
     headers.setdefault("Referrer-Policy", "same-origin")
 
 
-def install_web(app: FastAPI, dist: Path | None = None) -> None:
+def install_web(
+    app: FastAPI, dist: Path | None = None, docs_paths: Iterable[str] = ()
+) -> None:
     """Serve the UI from `dist` (default: the packaged build) for paths no route matched, and
-    add the security headers (outermost, so every response has them)."""
+    add the security headers (outermost, so every response has them); `docs_paths` are the
+    API docs pages, whose policy is made from their own HTML."""
     router = app.router
     router.default = WebApp(dist or DIST_DIR, fallback=router.not_found)
     docs = [p for p in (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url) if p]
-    app.add_middleware(SecurityHeadersMiddleware, docs_paths=docs)
+    app.add_middleware(SecurityHeadersMiddleware, docs_paths=[*docs, *docs_paths])

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { Operation } from "../api/types";
 import {
   backoffDelay,
+  describeProgress,
   initialProgress,
   isNewer,
   OperationTracker,
@@ -76,6 +77,13 @@ describe("backoffDelay and progressShare", () => {
   it("counts failed documents as finished work", () => {
     expect(progressShare(op({ documents_done: 1, documents_failed: 1 }))).toBe(0.5);
     expect(progressShare(op({ status: "completed", documents_total: 0 }))).toBe(1);
+  });
+
+  it("never shows a completed operation whose documents partly failed as a clean success", () => {
+    const clean = op({ status: "completed", documents_done: 4 });
+    const partly = op({ status: "completed", documents_done: 3, documents_failed: 1 });
+    expect(describeProgress(clean)).toMatch(/^Completed: 100%/);
+    expect(describeProgress(partly)).toMatch(/^Completed with failures: 100%.*1 failed$/);
   });
 });
 

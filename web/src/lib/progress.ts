@@ -99,7 +99,10 @@ export function describeProgress(op: Operation): string {
     `${op.chunks_created} chunks created`,
   ];
   if (op.documents_failed > 0) parts.push(`${op.documents_failed} failed`);
-  return `${statusWord(op.status)}: ${parts.join(", ")}`;
+  const word = op.status === "completed" && op.documents_failed > 0
+    ? "Completed with failures"
+    : statusWord(op.status);
+  return `${word}: ${parts.join(", ")}`;
 }
 
 export function statusWord(status: string): string {
