@@ -30,7 +30,8 @@ def test_strategies_lists_the_six_with_params_schemas(api: Api) -> None:
         "character", "recursive", "markdown", "semantic", "hierarchical", "hybrid"
     ]
     for item in items:
-        assert set(item) == {"name", "description", "params_schema"}
+        assert set(item) == {"name", "description", "params_schema", "available",
+                             "unavailable_reason", "unavailable_detail", "options"}
         assert item["description"]
         assert "chunk_size" in item["params_schema"]["properties"]
 

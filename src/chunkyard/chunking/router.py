@@ -15,10 +15,12 @@ from fastapi import APIRouter
 from chunkyard.auth.dependencies import CurrentUser
 from chunkyard.auth.service import Principal
 from chunkyard.chunking import service
+from chunkyard.chunking.availability import Choice, options_of, strategy_problem
 from chunkyard.chunking.cache import cache_key, document_cache_key
 from chunkyard.chunking.deps import ChunkingPoolDep, PreviewCacheDep
 from chunkyard.chunking.recommend import recommend as recommend_strategy
 from chunkyard.chunking.schemas import (
+    ChoiceOut,
     ChunkOut,
     CompareRequest,
     CompareResponse,
@@ -59,8 +61,32 @@ def _check_size(text: str, field: str = "text") -> None:
 
 @router.get("/strategies", response_model=list[StrategyOut])
 async def strategies(user: CurrentUser) -> list[StrategyOut]:
-    """The six strategies, with the JSON Schema of each one's parameters."""
-    return [StrategyOut(**info.to_dict()) for info in list_strategies()]
+    """The six strategies, with the JSON Schema of each one's parameters, whether each can run
+    on this installation (and if not, why), and the tokenizers and embedding models it has."""
+    admin = user.is_admin
+    out = []
+    for info in list_strategies():
+        problem = strategy_problem(info.name)
+        out.append(StrategyOut(
+            **info.to_dict(),
+            available=problem is None,
+            unavailable_reason=problem.reason if problem else None,
+            unavailable_detail=problem.detail if problem and admin else None,
+            options={
+                name: [_choice_out(c, admin) for c in choices]
+                for name, choices in options_of(info.name).items()
+            },
+        ))
+    return out
+
+
+def _choice_out(choice: Choice, admin: bool) -> ChoiceOut:
+    problem = choice.problem
+    return ChoiceOut(
+        value=choice.value, description=choice.description, available=problem is None,
+        unavailable_reason=problem.reason if problem else None,
+        unavailable_detail=problem.detail if problem and admin else None,
+    )
 
 
 async def _stored_file(

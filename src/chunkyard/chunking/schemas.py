@@ -48,10 +48,27 @@ class ChunkConfig(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+class ChoiceOut(BaseModel):
+    """One value a parameter can take on this installation, and whether it can run here."""
+
+    value: str
+    description: str
+    available: bool
+    unavailable_reason: str | None = None
+    # Which packages are missing and how to install them: for administrators only.
+    unavailable_detail: str | None = None
+
+
 class StrategyOut(BaseModel):
     name: str
     description: str
     params_schema: dict[str, Any]
+    # Whether the strategy runs here with its default parameters, and if not why (a sentence).
+    available: bool = True
+    unavailable_reason: str | None = None
+    unavailable_detail: str | None = None
+    # The tokenizers (and for `semantic` the embedding models) this installation has.
+    options: dict[str, list[ChoiceOut]] = Field(default_factory=dict)
 
 
 class ChunkOut(BaseModel):

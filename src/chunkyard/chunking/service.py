@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chunkyard.auth.service import Principal
+from chunkyard.chunking.availability import config_problem
 from chunkyard.core.registry import strategy_class
 from chunkyard.core.types import ChunkingError
 from chunkyard.kit.errors import Invalid
@@ -44,6 +45,12 @@ def validate_config(
         cls = strategy_class(strategy)
     except ChunkingError as exc:
         raise Invalid(f"{prefix}strategy: {exc}", code="invalid_config") from None
+    unavailable = config_problem(strategy, params)
+    if unavailable is not None:
+        where, problem = unavailable
+        detail = f" ({problem.detail})" if principal.is_admin else ""
+        raise Invalid(f"{prefix}{where}: {strategy} cannot run here: {problem.reason}{detail}",
+                      code="unavailable")
     if not principal.is_admin:
         for name in _server_side_params(params):
             raise Invalid(

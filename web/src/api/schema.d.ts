@@ -289,7 +289,8 @@ export interface paths {
         };
         /**
          * Strategies
-         * @description The six strategies, with the JSON Schema of each one's parameters.
+         * @description The six strategies, with the JSON Schema of each one's parameters, whether each can run
+         *     on this installation (and if not, why), and the tokenizers and embedding models it has.
          */
         get: operations["strategies_api_v1_strategies_get"];
         put?: never;
@@ -427,6 +428,22 @@ export interface components {
              * @description One or more files.
              */
             files: string[];
+        };
+        /**
+         * ChoiceOut
+         * @description One value a parameter can take on this installation, and whether it can run here.
+         */
+        ChoiceOut: {
+            /** Value */
+            value: string;
+            /** Description */
+            description: string;
+            /** Available */
+            available: boolean;
+            /** Unavailable Reason */
+            unavailable_reason?: string | null;
+            /** Unavailable Detail */
+            unavailable_detail?: string | null;
         };
         /**
          * ChunkConfig
@@ -821,6 +838,19 @@ export interface components {
             /** Params Schema */
             params_schema: {
                 [key: string]: unknown;
+            };
+            /**
+             * Available
+             * @default true
+             */
+            available: boolean;
+            /** Unavailable Reason */
+            unavailable_reason?: string | null;
+            /** Unavailable Detail */
+            unavailable_detail?: string | null;
+            /** Options */
+            options?: {
+                [key: string]: components["schemas"]["ChoiceOut"][];
             };
         };
         /** TokenResponse */

@@ -25,14 +25,20 @@ export function ConfigEditor({ strategies, value, onChange, idPrefix, label = "S
           aria-describedby={`${selectId}-help`}
         >
           {strategies.map((s) => (
-            <option key={s.name} value={s.name}>
-              {s.name}
+            // What this installation cannot run is shown, but cannot be chosen.
+            <option key={s.name} value={s.name} disabled={s.available === false && s.name !== value.strategy}>
+              {s.available === false ? `${s.name} (not available here)` : s.name}
             </option>
           ))}
         </select>
         <p className="field-help" id={`${selectId}-help`}>
           {strategy?.description}
         </p>
+        {strategy && strategy.available === false ? (
+          <p className="field-error" role="status">
+            {strategy.name} cannot run on this server: {strategy.unavailable_reason}
+          </p>
+        ) : null}
       </div>
       {strategy ? (
         <ParamForm
