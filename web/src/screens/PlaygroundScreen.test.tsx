@@ -17,6 +17,7 @@ const STRATEGIES: Strategy[] = [
       type: "object",
       properties: { chunk_size: { type: "integer", title: "Chunk Size", default: 512, minimum: 16, maximum: 8192 } },
     },
+    available: true,
   },
 ];
 
