@@ -61,7 +61,10 @@ def all_routes(routes: list[Any], prefix: str = "") -> list[tuple[str, Any]]:
 def id_routes(api: Api) -> list[tuple[str, str]]:
     """(method, path under the API prefix) of every route with an id in its path."""
     app: Any = api.client.app
-    routes = all_routes(app.routes)
+    # Routes kept out of the schema are the API documentation's page and its static files
+    # (api/docs.py), which hold no one's data.
+    routes = [(path, route) for path, route in all_routes(app.routes)
+              if getattr(route, "include_in_schema", True)]
     # The walk sees what OpenAPI documents (and the WebSocket, which OpenAPI cannot show).
     http_paths = {path for path, route in routes if isinstance(route, APIRoute)}
     assert http_paths == set(app.openapi()["paths"]), http_paths ^ set(app.openapi()["paths"])
