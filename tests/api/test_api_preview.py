@@ -201,3 +201,46 @@ def test_compare(api: Api) -> None:
     )
     detail = assert_error(bad, 422, "invalid_config")["detail"]
     assert "configs[1]" in detail and "chunk_size" in detail
+
+
+def test_compare_reports_a_configuration_failing_while_chunking_in_its_result(api: Api) -> None:
+    # A semantic configuration that validates (admins may name an endpoint) but whose endpoint
+    # is a closed local port: it fails only when chunking asks it for embeddings.
+    headers = user_headers(api, admin=True)
+    good = {"strategy": "recursive", "params": {"chunk_size": 64}}
+    unreachable = {"strategy": "semantic",
+                   "params": {"chunk_size": 64, "embedding_url": "http://127.0.0.1:9/v1",
+                              "embedding_api_model": "some-model"}}
+    response = api.client.post(
+        f"{API}/compare", json={"text": GUIDE, "configs": [unreachable, good], "max_chunks": 3},
+        headers=headers,
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    failed, kept = body["results"]
+    assert failed["strategy"] == "semantic"
+    assert failed["params"]["embedding_url"] == "http://127.0.0.1:9/v1"
+    assert failed["metrics"] is None and failed["chunks"] is None
+    assert "cannot reach embedding endpoint http://127.0.0.1:9/v1" in failed["error"]
+    assert "\n" not in failed["error"]
+    # The good configuration is exactly what it is compared with another good one.
+    assert kept["error"] is None
+    alone = api.client.post(
+        f"{API}/compare", json={"text": GUIDE, "configs": [good, good], "max_chunks": 3},
+        headers=headers,
+    ).json()["results"][0]
+    assert kept["chunks"] == alone["chunks"] and len(kept["chunks"]) == 3
+    assert {k: v for k, v in kept["metrics"].items() if k != "time_ms"} == {
+        k: v for k, v in alone["metrics"].items() if k != "time_ms"}
+    recommendation = body["recommendation"]
+    assert (recommendation["index"], recommendation["strategy"]) == (1, "recursive")
+    assert recommendation["params"] == kept["params"]
+    assert "semantic (chunk_size 64) failed and is not ranked" in recommendation["reason"]
+    assert_recommends_the_best(body)
+    # Every configuration failing is the error body, as before.
+    both = api.client.post(
+        f"{API}/compare", json={"text": GUIDE, "configs": [unreachable, unreachable]},
+        headers=headers,
+    )
+    assert "cannot reach embedding endpoint" in assert_error(both, 422, "invalid_config")[
+        "detail"]

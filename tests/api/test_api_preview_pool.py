@@ -149,10 +149,21 @@ def test_a_chunking_error_in_a_worker_renders_the_error_body(api: Api) -> None:
         f"{API}/preview", json={"text": "Some text. " * 20, "params": params}, headers=headers
     )
     assert "tokenizer" in assert_error(response, 422, "invalid_config")["detail"]
+    # A compare reports a configuration failing in the worker in its own result ...
     response = api.client.post(
         f"{API}/compare",
         json={"text": "Some text. " * 20,
               "configs": [{"params": {"chunk_size": 64}}, {"params": params}]},
+        headers=headers,
+    )
+    assert response.status_code == 200, response.text
+    good, failed = response.json()["results"]
+    assert good["error"] is None and good["metrics"]["chunk_count"] > 0
+    assert failed["metrics"] is None and "tokenizer" in failed["error"]
+    # ... and renders the error body when every configuration fails there.
+    response = api.client.post(
+        f"{API}/compare",
+        json={"text": "Some text. " * 20, "configs": [{"params": params}, {"params": params}]},
         headers=headers,
     )
     assert "tokenizer" in assert_error(response, 422, "invalid_config")["detail"]

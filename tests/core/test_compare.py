@@ -1,4 +1,5 @@
-"""compare() metrics, the mid-sentence rule and pick_recommendation()'s scoring."""
+"""compare() metrics, the mid-sentence rule, pick_recommendation()'s scoring, and compare's
+keep-going mode (a configuration that fails while chunking is reported, not raised)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 import chunkyard
 from chunkyard.core.compare import (
+    ComparisonFailure,
     ComparisonMetrics,
     ComparisonResult,
     clean_end,
@@ -182,3 +184,79 @@ def test_to_dict_shape() -> None:
         "small_share", "mid_sentence_share", "time_ms",
     }
     assert d["chunks"][0]["text"] == TEXT[d["chunks"][0]["start"]:d["chunks"][0]["end"]]
+
+
+# Valid as configurations; each fails only once it runs (the tokenizer file is loaded, or the
+# embedding endpoint is asked).
+MISSING_TOKENIZER = {"chunk_size": 40, "tokenizer": "hf:/nonexistent/compare/t.json"}
+CLOSED_ENDPOINT = {"chunk_size": 40, "embedding_url": "http://127.0.0.1:9/v1",
+                   "embedding_api_model": "some-model"}
+
+
+def _without_time(result: ComparisonResult) -> dict[str, object]:
+    d = result.to_dict()
+    d["metrics"].pop("time_ms")
+    return d
+
+
+def test_keep_going_reports_a_configuration_that_fails_while_chunking() -> None:
+    cfg = configs(("recursive", {"chunk_size": 40}), ("semantic", CLOSED_ENDPOINT),
+                  ("character", {"chunk_size": 40}), ("recursive", MISSING_TOKENIZER))
+    results = compare(TEXT, cfg, keep_going=True, max_chunks=3)
+    assert [r.strategy for r in results] == ["recursive", "semantic", "character", "recursive"]
+    good = [r for r in results if isinstance(r, ComparisonResult)]
+    alone = compare(TEXT, [cfg[0], cfg[2]], max_chunks=3)
+    assert [_without_time(r) for r in good] == [_without_time(r) for r in alone]
+    semantic, tokenizer = results[1], results[3]
+    assert isinstance(semantic, ComparisonFailure) and isinstance(tokenizer, ComparisonFailure)
+    assert "cannot reach embedding endpoint http://127.0.0.1:9/v1" in semantic.error
+    assert "/nonexistent/compare/t.json" in tokenizer.error
+    for failure in (semantic, tokenizer):
+        assert "\n" not in failure.error and failure.error == failure.error.strip()
+        assert failure.params["chunk_size"] == 40  # validated, defaults filled in
+        assert failure.to_dict() == {"strategy": failure.strategy, "params": failure.params,
+                                     "metrics": None, "chunks": None, "error": failure.error}
+    assert semantic.params["embedding_url"] == "http://127.0.0.1:9/v1"
+    # Without keep_going the first failure still raises, as it always did.
+    with pytest.raises(ChunkingError, match="cannot reach embedding endpoint"):
+        compare(TEXT, cfg)
+
+
+def test_the_pick_is_made_over_the_successes_only() -> None:
+    failed = ComparisonFailure("semantic", {"chunk_size": 100}, "cannot reach it")
+    best = _result("recursive", mid=0.1, small=0.1, mean=70)
+    worse = _result("character", mid=0.9, small=0.0, mean=95)
+    pick = pick_recommendation([failed, worse, best])
+    assert (pick.index, pick.strategy) == (2, "recursive")
+    assert "next is character" in pick.reason
+    assert "semantic (chunk_size 100) failed and is not ranked" in pick.reason
+    alone = pick_recommendation([failed, best])
+    assert alone.index == 1 and "next is" not in alone.reason
+    # Real results: the pick among the successes is the pick without the failure.
+    cfg = configs(("character", {"chunk_size": 40}), ("recursive", MISSING_TOKENIZER),
+                  ("recursive", {"chunk_size": 40}))
+    mixed = pick_recommendation(compare(TEXT, cfg, keep_going=True))
+    clean = pick_recommendation(compare(TEXT, [cfg[0], cfg[2]]))
+    assert (mixed.strategy, mixed.params, mixed.score) == (clean.strategy, clean.params,
+                                                           clean.score)
+    assert mixed.index == (2 if clean.index == 1 else 0)
+    with pytest.raises(ChunkingError, match="no comparison results"):
+        pick_recommendation([failed])
+
+
+def test_keep_going_with_every_configuration_failing_raises_the_first_error() -> None:
+    cfg = configs(("recursive", MISSING_TOKENIZER), ("semantic", CLOSED_ENDPOINT))
+    with pytest.raises(ChunkingError) as kept:
+        compare(TEXT, cfg, keep_going=True)
+    with pytest.raises(ChunkingError) as plain:
+        compare(TEXT, cfg)
+    assert str(kept.value) == str(plain.value)
+    assert "/nonexistent/compare/t.json" in str(kept.value)
+
+
+def test_keep_going_still_validates_every_configuration_first() -> None:
+    with pytest.raises(ChunkingError, match=r"configs\[1\] \(recursive\).*chunk_size"):
+        compare(TEXT, configs(("character", {}), ("recursive", {"chunk_size": 1})),
+                keep_going=True)
+    with pytest.raises(ChunkingError, match="2 to 6"):
+        compare(TEXT, configs(("character", {})), keep_going=True)

@@ -176,7 +176,10 @@ async def compare_configs(
     settings: SettingsDep,
 ) -> CompareResponse:
     """Chunk one text or stored document with 2 to 6 configurations and measure how the
-    chunks differ."""
+    chunks differ. A configuration that fails while chunking (say, an embedding endpoint that
+    cannot be reached) has `error` and null metrics and chunks, and is not recommended; when
+    every configuration fails, the first one's error is the response. Configurations that are
+    not valid (or cannot run on this installation) are refused with 422 before any runs."""
     if body.text is not None:
         _check_size(body.text)
     configs = [

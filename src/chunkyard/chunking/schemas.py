@@ -130,13 +130,28 @@ class CompareRequest(_TextOrDocument):
 
 
 class CompareResult(BaseModel):
+    """One configuration's outcome: its metrics and chunks, or (when it failed while chunking,
+    e.g. an embedding endpoint that cannot be reached) null metrics and chunks and `error`."""
+
     strategy: str
     params: dict[str, Any]
-    metrics: Metrics
-    chunks: list[ChunkOut]
+    metrics: Metrics | None = Field(
+        description="Null when this configuration failed (see `error`)."
+    )
+    chunks: list[ChunkOut] | None = Field(
+        description="Null when this configuration failed (see `error`)."
+    )
+    error: str | None = Field(
+        description="Why this configuration failed while chunking (one line), or null. The "
+        "other configurations are compared as usual and the recommendation is one of them; "
+        "when every configuration fails, the compare is an error response instead.",
+    )
 
 
 class Recommendation(BaseModel):
+    """The configuration that looks best, among those that did not fail; `index` is its place
+    in `results`."""
+
     index: int
     strategy: str
     params: dict[str, Any]

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from chunkyard.core.compare import compare, measure, pick_recommendation
+from chunkyard.core.compare import ComparisonFailure, compare, measure, pick_recommendation
 from chunkyard.core.registry import create_strategy
 from chunkyard.core.types import Chunk
 from chunkyard.documents.chunking import chunk_document
@@ -89,13 +89,19 @@ def run_compare(
     max_chunks: int | None,
 ) -> dict[str, Any]:
     """Chunk a text (named `filename`) or a stored document with each configuration and
-    measure (blocking, CPU-bound): the body of a compare response."""
+    measure (blocking, CPU-bound): the body of a compare response.
+
+    A configuration that fails while chunking has `error` (and null metrics and chunks) and is
+    left out of the recommendation; only when every one fails is the first error raised."""
     if isinstance(source, StoredFile):
         document = load_document(source)
     else:
         document = document_from_text(source, filename)
-    results = compare(document, configs, max_chunks=max_chunks)
+    results = compare(document, configs, max_chunks=max_chunks, keep_going=True)
     return {
-        "results": [r.to_dict() for r in results],
+        "results": [
+            r.to_dict() if isinstance(r, ComparisonFailure) else {**r.to_dict(), "error": None}
+            for r in results
+        ],
         "recommendation": pick_recommendation(results).to_dict(),
     }

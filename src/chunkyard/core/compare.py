@@ -12,6 +12,12 @@ chunks returned):
   tokenizer are excluded (one-time costs per process).
 
 Shares are fractions in [0, 1], 0 when there are no chunks.
+
+With `keep_going=True`, a configuration that fails while chunking (a tokenizer file that cannot
+be loaded, an embedding endpoint that cannot be reached) is reported as a `ComparisonFailure`
+carrying the error's message instead of failing the whole comparison; `pick_recommendation`
+ranks the successes only. A bad configuration still fails before anything runs, and when every
+configuration fails the first one's error is raised, as without `keep_going`.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, overload
 
 from chunkyard.core.registry import create_strategy
 from chunkyard.core.sizing import get_tokenizer
@@ -91,6 +97,29 @@ class ComparisonResult:
             "params": dict(self.params),
             "metrics": self.metrics.to_dict(),
             "chunks": [c.to_dict() for c in self.chunks],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ComparisonFailure:
+    """One configuration that failed while chunking (compare's `keep_going` mode): `params`
+    are the validated parameters, `error` the ChunkingError's message on one line."""
+
+    strategy: str
+    params: dict[str, Any]
+    error: str
+
+    @property
+    def chunk_size(self) -> int:
+        return int(self.params["chunk_size"])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "strategy": self.strategy,
+            "params": dict(self.params),
+            "metrics": None,
+            "chunks": None,
+            "error": self.error,
         }
 
 
@@ -230,38 +259,82 @@ def _validate_configs(configs: Sequence[Mapping[str, Any]]) -> list[tuple[str, S
     return built
 
 
+@overload
 def compare(
     doc_or_text: Document | str,
     configs: Sequence[Mapping[str, Any]],
     *,
     max_chunks: int | None = None,
-) -> list[ComparisonResult]:
+    keep_going: Literal[False] = False,
+) -> list[ComparisonResult]: ...
+
+
+@overload
+def compare(
+    doc_or_text: Document | str,
+    configs: Sequence[Mapping[str, Any]],
+    *,
+    max_chunks: int | None = None,
+    keep_going: bool,
+) -> list[ComparisonResult | ComparisonFailure]: ...
+
+
+def compare(
+    doc_or_text: Document | str,
+    configs: Sequence[Mapping[str, Any]],
+    *,
+    max_chunks: int | None = None,
+    keep_going: bool = False,
+) -> list[ComparisonResult] | list[ComparisonResult | ComparisonFailure]:
     """Chunk one document with each of 2..6 configurations (`{strategy, params}`) and measure.
 
     Every configuration is validated before any runs, so a bad one raises ChunkingError
     naming it (`configs[1] (markdown): invalid parameters: ...`). `max_chunks` limits the
     chunks kept in each result (None keeps all, 0 keeps none); metrics always cover all chunks.
+
+    A ChunkingError while a configuration chunks is raised at once, unless `keep_going`: then
+    that configuration's entry is a ComparisonFailure with the message, the others run as
+    usual, and only when every configuration fails is the first one's error raised.
     """
     if max_chunks is not None and max_chunks < 0:
         raise ChunkingError(f"max_chunks must be at least 0, got {max_chunks}")
     doc = Document(doc_or_text) if isinstance(doc_or_text, str) else doc_or_text
     built = _validate_configs(configs)
-    results: list[ComparisonResult] = []
+    results: list[ComparisonResult | ComparisonFailure] = []
+    first_error: ChunkingError | None = None
     for name, strategy in built:
-        tally = Tally(doc.text, strategy.params.chunk_size)
-        kept: list[Chunk] = []
-        # Loading a tokenizer is a one-time cost per process; the first config must not pay it.
-        get_tokenizer(strategy.params.tokenizer)
-        started = time.perf_counter()
-        for chunk in strategy.chunks(doc):
-            tally.add(chunk)
-            if max_chunks is None or len(kept) < max_chunks:
-                kept.append(chunk)
-        metrics = tally.metrics((time.perf_counter() - started) * 1000.0)
-        results.append(
-            ComparisonResult(name, strategy.params.model_dump(mode="json"), metrics, kept)
-        )
+        params = strategy.params.model_dump(mode="json")
+        try:
+            results.append(_run_one(doc, name, strategy, params, max_chunks))
+        except ChunkingError as exc:
+            if not keep_going:
+                raise
+            first_error = first_error or exc
+            results.append(ComparisonFailure(name, params, _one_line(exc)))
+    if first_error is not None and not any(isinstance(r, ComparisonResult) for r in results):
+        raise first_error
     return results
+
+
+def _run_one(
+    doc: Document, name: str, strategy: Strategy, params: dict[str, Any],
+    max_chunks: int | None,
+) -> ComparisonResult:
+    tally = Tally(doc.text, strategy.params.chunk_size)
+    kept: list[Chunk] = []
+    # Loading a tokenizer is a one-time cost per process; the first config must not pay it.
+    get_tokenizer(strategy.params.tokenizer)
+    started = time.perf_counter()
+    for chunk in strategy.chunks(doc):
+        tally.add(chunk)
+        if max_chunks is None or len(kept) < max_chunks:
+            kept.append(chunk)
+    metrics = tally.metrics((time.perf_counter() - started) * 1000.0)
+    return ComparisonResult(name, params, metrics, kept)
+
+
+def _one_line(exc: ChunkingError) -> str:
+    return " ".join(str(exc).split()) or f"{type(exc).__name__} while chunking"
 
 
 def score(result: ComparisonResult) -> float:
@@ -278,7 +351,7 @@ def score(result: ComparisonResult) -> float:
     )
 
 
-def _describe(result: ComparisonResult) -> str:
+def _describe(result: ComparisonResult | ComparisonFailure) -> str:
     return f"{result.strategy} (chunk_size {result.chunk_size})"
 
 
@@ -286,8 +359,8 @@ def _pct(share: float) -> str:
     return f"{share * 100:.0f}%"
 
 
-def pick_recommendation(results: Sequence[ComparisonResult]) -> Pick:
-    """The configuration that looks best, deterministically, with the reason in one sentence.
+def pick_recommendation(results: Sequence[ComparisonResult | ComparisonFailure]) -> Pick:
+    """The configuration that looks best, deterministically, with the reason in a sentence.
 
     Each result gets a score, lower is better:
 
@@ -298,15 +371,17 @@ def pick_recommendation(results: Sequence[ComparisonResult]) -> Pick:
     inside sentences hurt retrieval most, tiny fragments next, and mostly-empty chunks waste
     the context budget least. Time is left out because it is not deterministic. Ties go to
     fewer chunks, then to the earlier configuration.
+
+    Failures (compare's `keep_going` mode) are not ranked; `index` still points into
+    `results`, and the reason names the configurations that failed.
     """
-    if not results:
+    ranked = {i: r for i, r in enumerate(results) if isinstance(r, ComparisonResult)}
+    if not ranked:
         raise ChunkingError("no comparison results to pick from")
-    scores = [score(r) for r in results]
-    order = sorted(
-        range(len(results)), key=lambda i: (scores[i], results[i].metrics.chunk_count, i)
-    )
+    scores = {i: score(r) for i, r in ranked.items()}
+    order = sorted(ranked, key=lambda i: (scores[i], ranked[i].metrics.chunk_count, i))
     best = order[0]
-    winner = results[best]
+    winner = ranked[best]
     m = winner.metrics
     reason = (
         f"{_describe(winner)} scores best ({scores[best]:.3f}, lower is better): "
@@ -316,7 +391,7 @@ def pick_recommendation(results: Sequence[ComparisonResult]) -> Pick:
         "of it"
     )
     if len(order) > 1:
-        runner = results[order[1]]
+        runner = ranked[order[1]]
         rm = runner.metrics
         reason += (
             f"; next is {_describe(runner)} ({scores[order[1]]:.3f}) with "
@@ -324,4 +399,8 @@ def pick_recommendation(results: Sequence[ComparisonResult]) -> Pick:
             "small chunks"
         )
     reason += "."
+    failed = [_describe(r) for r in results if isinstance(r, ComparisonFailure)]
+    if failed:
+        verb = "failed and is" if len(failed) == 1 else "failed and are"
+        reason += f" {', '.join(failed)} {verb} not ranked."
     return Pick(best, winner.strategy, dict(winner.params), scores[best], reason)

@@ -354,7 +354,10 @@ export interface paths {
         /**
          * Compare Configs
          * @description Chunk one text or stored document with 2 to 6 configurations and measure how the
-         *     chunks differ.
+         *     chunks differ. A configuration that fails while chunking (say, an embedding endpoint that
+         *     cannot be reached) has `error` and null metrics and chunks, and is not recommended; when
+         *     every configuration fails, the first one's error is the response. Configurations that are
+         *     not valid (or cannot run on this installation) are refused with 422 before any runs.
          */
         post: operations["compare_configs_api_v1_compare_post"];
         delete?: never;
@@ -556,7 +559,11 @@ export interface components {
             results: components["schemas"]["CompareResult"][];
             recommendation: components["schemas"]["Recommendation"];
         };
-        /** CompareResult */
+        /**
+         * CompareResult
+         * @description One configuration's outcome: its metrics and chunks, or (when it failed while chunking,
+         *     e.g. an embedding endpoint that cannot be reached) null metrics and chunks and `error`.
+         */
         CompareResult: {
             /** Strategy */
             strategy: string;
@@ -564,9 +571,18 @@ export interface components {
             params: {
                 [key: string]: unknown;
             };
-            metrics: components["schemas"]["Metrics"];
-            /** Chunks */
-            chunks: components["schemas"]["ChunkOut"][];
+            /** @description Null when this configuration failed (see `error`). */
+            metrics: components["schemas"]["Metrics"] | null;
+            /**
+             * Chunks
+             * @description Null when this configuration failed (see `error`).
+             */
+            chunks: components["schemas"]["ChunkOut"][] | null;
+            /**
+             * Error
+             * @description Why this configuration failed while chunking (one line), or null. The other configurations are compared as usual and the recommendation is one of them; when every configuration fails, the compare is an error response instead.
+             */
+            error: string | null;
         };
         /** DocumentOut */
         DocumentOut: {
@@ -787,7 +803,11 @@ export interface components {
             /** Reason */
             reason: string;
         };
-        /** Recommendation */
+        /**
+         * Recommendation
+         * @description The configuration that looks best, among those that did not fail; `index` is its place
+         *     in `results`.
+         */
         Recommendation: {
             /** Index */
             index: number;
