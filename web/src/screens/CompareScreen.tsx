@@ -137,6 +137,7 @@ function CompareResults({ response }: { response: CompareResponse }) {
                 <th scope="col" key={k}>
                   {name(k)}
                   {k === rec.index ? " ★ recommended" : ""}
+                  {r.metrics === null ? " (failed)" : ""}
                   <br />
                   <code>{describeConfig(r)}</code>
                 </th>
@@ -144,14 +145,24 @@ function CompareResults({ response }: { response: CompareResponse }) {
             </tr>
           </thead>
           <tbody>
-            {METRIC_ROWS.map((row) => (
+            {METRIC_ROWS.map((row, line) => (
               <tr key={row.key}>
                 <th scope="row">{row.label}</th>
-                {response.results.map((r, k) => (
-                  <td key={k} className="num">
-                    {row.format(r.metrics)}
-                  </td>
-                ))}
+                {response.results.map((r, k) => {
+                  if (r.metrics) {
+                    return (
+                      <td key={k} className="num">
+                        {row.format(r.metrics)}
+                      </td>
+                    );
+                  }
+                  // A failed configuration has no metrics: one cell down its column says why.
+                  return line === 0 ? (
+                    <td key={k} rowSpan={METRIC_ROWS.length} className="compare-failed">
+                      Failed: {r.error ?? "this configuration could not be chunked"}
+                    </td>
+                  ) : null;
+                })}
               </tr>
             ))}
           </tbody>
@@ -159,16 +170,32 @@ function CompareResults({ response }: { response: CompareResponse }) {
       </div>
       <div className="side-by-side">
         {response.results.map((r, k) => (
-          <section key={k} className="panel" aria-labelledby={`compare-result-${k}`}>
+          <section
+            key={k}
+            className="panel"
+            aria-labelledby={`compare-result-${k}`}
+            data-testid={`compare-result-${k}`}
+            data-state={r.metrics && r.chunks ? "ok" : "failed"}
+          >
             <h3 id={`compare-result-${k}`}>
               {name(k)}: {r.strategy}
               {k === rec.index ? " (recommended)" : ""}
+              {r.metrics === null ? " (failed)" : ""}
             </h3>
-            <Histogram sizes={r.chunks.map((c) => c.tokens)} label={`${name(k)}: chunk sizes (tokens)`} />
-            <p className="muted">
-              {r.chunks.length > SHOWN ? `First ${SHOWN} of ${r.metrics.chunk_count} chunks:` : `All ${r.metrics.chunk_count} chunks:`}
-            </p>
-            <ChunkList chunks={r.chunks.slice(0, SHOWN)} label={`${name(k)}: chunks`} maxChars={240} />
+            {r.metrics && r.chunks ? (
+              <>
+                <Histogram sizes={r.chunks.map((c) => c.tokens)} label={`${name(k)}: chunk sizes (tokens)`} />
+                <p className="muted">
+                  {r.chunks.length > SHOWN ? `First ${SHOWN} of ${r.metrics.chunk_count} chunks:` : `All ${r.metrics.chunk_count} chunks:`}
+                </p>
+                <ChunkList chunks={r.chunks.slice(0, SHOWN)} label={`${name(k)}: chunks`} maxChars={240} />
+              </>
+            ) : (
+              <div className="error-message">
+                <strong>This configuration failed: </strong>
+                <span>{r.error ?? "it could not be chunked"}</span>
+              </div>
+            )}
           </section>
         ))}
       </div>
