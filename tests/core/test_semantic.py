@@ -22,8 +22,8 @@ from chunkyard.core.embeddings import API_KEY_ENV, use_embedders
 from chunkyard.core.registry import create_strategy, strategy_class
 from chunkyard.core.sentences import split_sentences
 from chunkyard.core.strategies import semantic
+from chunkyard.embedding import bundled_model_path, default_model_path, get_embedder
 from chunkyard.embedding import choose as embeddings_choose
-from chunkyard.embedding import default_model_path, get_embedder
 from invariants import check_invariants
 from local_http import serving
 
@@ -59,15 +59,21 @@ def sentence_starts(text: str) -> set[int]:
 # --------------------------------------------------------------------------- topic changes
 
 
-@pytest.mark.parametrize("params", [{}, {"percentile": 95}, {"threshold": 0.9}, {"window": 2}])
-def test_splits_at_the_sentence_where_the_topic_changes(params: dict[str, Any]) -> None:
-    chunks = chunk(TOPICS, chunk_size=512, **params)
+# The bundled static model (the default) and the contextual MiniLM it was distilled from.
+MODELS = ["static", "local"]
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("params", [{}, {"percentile": 95}, {"threshold": 0.85}, {"window": 2}])
+def test_splits_at_the_sentence_where_the_topic_changes(params: dict[str, Any],
+                                                        model: str) -> None:
+    chunks = chunk(TOPICS, chunk_size=512, embedding_model=model, **params)
     check_invariants(TOPICS, chunks, 512)
     assert [(c.start, c.end) for c in chunks] == [(0, CHANGE - 1), (CHANGE, len(TOPICS))]
     assert chunks[0].metadata["break_distance"] is None
-    assert chunks[1].metadata["break_distance"] > 0.8
+    assert chunks[1].metadata["break_distance"] > 0.85
     assert chunks[1].metadata["break_reason"] == "topic"
-    assert all(c.metadata["embedding_model"] == "local" for c in chunks)
+    assert all(c.metadata["embedding_model"] == model for c in chunks)
     assert all(c.metadata["strategy"] == "semantic" for c in chunks)
 
 
@@ -79,7 +85,7 @@ def test_threshold_above_every_distance_keeps_one_topic_text_whole() -> None:
 def test_breaks_are_the_similarity_breaks_of_the_sentence_embeddings() -> None:
     # With merging off and a roomy cap, chunks start exactly at the breakpoints module's gaps.
     spans = split_sentences(TOPICS)
-    vectors = get_embedder("local").embed([TOPICS[s:e] for s, e in spans])
+    vectors = get_embedder("static").embed([TOPICS[s:e] for s, e in spans])
     expected = similarity_breaks(vectors, window=1, percentile=60)
     assert len(expected) >= 3
     chunks = chunk(TOPICS, chunk_size=512, percentile=60, min_fill=0)
@@ -126,12 +132,13 @@ def test_deterministic() -> None:
     assert len(first) > 3
 
 
-def test_custom_local_model_folder_gives_the_same_chunks() -> None:
-    path = default_model_path()
-    custom = chunk(TOPICS, chunk_size=64, embedding_model=f"local:{path}")
-    default = chunk(TOPICS, chunk_size=64)
-    assert [(c.start, c.end) for c in custom] == [(c.start, c.end) for c in default]
-    assert custom[0].metadata["embedding_model"] == f"local:{path}"
+@pytest.mark.parametrize(("model", "path"), [("local", default_model_path()),
+                                             ("static", bundled_model_path())])
+def test_custom_model_folder_gives_the_same_chunks(model: str, path: str) -> None:
+    custom = chunk(TOPICS, chunk_size=64, embedding_model=f"{model}:{path}")
+    named = chunk(TOPICS, chunk_size=64, embedding_model=model)
+    assert [(c.start, c.end) for c in custom] == [(c.start, c.end) for c in named]
+    assert custom[0].metadata["embedding_model"] == f"{model}:{path}"
 
 
 # --------------------------------------------------------------------------- long sentences
@@ -141,7 +148,7 @@ class Spy:
     """Wraps the real embedder and records what it is asked to embed."""
 
     def __init__(self) -> None:
-        self.real = get_embedder("local")
+        self.real = get_embedder("static")
         self.name = self.real.name
         self.calls: list[list[str]] = []
 
@@ -225,7 +232,7 @@ def test_openai_compatible_endpoint_matches_the_local_model(
     url = f"http://{host!s}:{port}/v1"
     params = {"chunk_size": 40, "embedding_url": url, "embedding_api_model": "minilm"}
     remote = chunk(TOPICS, **params)
-    local = chunk(TOPICS, chunk_size=40)
+    local = chunk(TOPICS, chunk_size=40, embedding_model="local")
     check_invariants(TOPICS, remote, 40)
     assert [(c.start, c.end) for c in remote] == [(c.start, c.end) for c in local]
     for r, loc in zip(remote, local, strict=True):
@@ -270,8 +277,10 @@ def test_missing_extra_is_a_clear_error_even_for_tiny_texts(
     monkeypatch.setattr(embeddings_choose, "_INSTANCES", OrderedDict())  # forget built embedders
     for text in [TOPICS, "One sentence.", ""]:
         with pytest.raises(ChunkingError) as caught:
-            chunk(text)
+            chunk(text, embedding_model="local")
         assert "pip install 'chunkyard[semantic]'" in str(caught.value)
+    # The default static model needs none of it.
+    assert len(chunk(TOPICS, chunk_size=512)) == 2
     # Choosing it fails; knowing about it does not.
     assert strategy_class("semantic").Params.model_json_schema()["properties"]
 

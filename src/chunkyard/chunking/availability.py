@@ -36,7 +36,12 @@ def tokenizer_choices() -> list[Choice]:
 
 def embedding_model_choices() -> list[Choice]:
     return [
-        Choice("local", "all-MiniLM-L6-v2, bundled, on the CPU", local_model_problem("local")),
+        Choice("static", "a static model distilled from all-MiniLM-L6-v2, bundled: numpy only, "
+               "fast (the default)", local_model_problem("static")),
+        Choice("local", "all-MiniLM-L6-v2 itself, contextual, on the CPU (slower)",
+               local_model_problem("local")),
+        Choice("static:PATH", "a model2vec static model folder on the server (admins)",
+               local_model_problem("static:PATH")),
         Choice("local:PATH", "a sentence-transformers model folder on the server (admins)",
                local_model_problem("local:PATH")),
         Choice("embedding_url", "an OpenAI-compatible embeddings endpoint (admins)"),
@@ -61,7 +66,7 @@ def config_problem(strategy: str, params: dict[str, Any]) -> tuple[str, Problem]
             return "params.tokenizer", problem
     if strategy == "semantic" and not params.get("embedding_url"):
         model = params.get("embedding_model")
-        problem = local_model_problem(model if isinstance(model, str) else "local")
+        problem = local_model_problem(model if isinstance(model, str) else "static")
         if problem is not None:
             return ("params.embedding_model" if model else "strategy"), problem
     return None

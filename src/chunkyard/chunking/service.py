@@ -29,7 +29,7 @@ def _server_side_params(params: dict[str, Any]) -> list[str]:
     if isinstance(tokenizer, str) and tokenizer.startswith("hf:"):
         found.append("tokenizer")
     model = params.get("embedding_model")
-    if isinstance(model, str) and model.strip() != "local":
+    if isinstance(model, str) and model.strip() not in ("static", "local"):
         found.append("embedding_model")
     if params.get("embedding_url"):
         found.append("embedding_url")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from chunkyard.core.types import ChunkingError
 
 __all__ = ["split_sentences"]
@@ -40,6 +42,11 @@ _ABBREVIATIONS_BEFORE_NUMBER = frozenset({"no", "nos", "p", "art"})
 _MAX_ABBREVIATION = 12
 
 _LINE_BREAKS = frozenset("\n\r\u2028\x0b\x0c\x1c\x1d\x1e\x85")
+# What can end a sentence: a run of terminators, or whitespace from a line break on (a blank
+# line). Linear: the only repetitions end the match when they stop, nothing backtracks.
+_EVENT = re.compile("[" + "".join(sorted(_ALL_TERMINATORS)) + "]+"
+                    "|[\n\r\u2028\u2029\x0b\x0c\x1c\x1d\x1e\x85]\\s*")
+_NON_SPACE = re.compile(r"\S")
 
 
 def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
@@ -69,38 +76,41 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
     spans: list[tuple[int, int]] = []
     sentence_start = -1  # -1 while between sentences
     last = start  # one past the latest non-whitespace character seen
-    i = start
-    while i < end:
-        char = text[i]
-        if char.isspace():
-            j, line_breaks = i, 0
-            while j < end:
-                c = text[j]
-                if not c.isspace():
-                    break
-                if c == "\u2029":
-                    line_breaks += 2
-                elif c in _LINE_BREAKS and not (c == "\r" and j + 1 < end and text[j + 1] == "\n"):
-                    # CRLF counts once, at its "\n".
-                    line_breaks += 1
-                j += 1
+    pos = start
+    # Only terminators and line breaks can end a sentence: the regex skips everything else in
+    # C, so Python runs once per such event rather than once per character.
+    find_event = _EVENT.search
+    while pos < end:
+        event = find_event(text, pos, end)
+        at = event.start() if event else end
+        if pos < at:  # words and spaces, no line break: they only move the sentence's bounds
+            if sentence_start < 0:
+                first = _NON_SPACE.search(text, pos, at)
+                if first is not None:
+                    sentence_start = first.start()
+            k = at
+            while k > pos and text[k - 1].isspace():
+                k -= 1
+            if k > pos:
+                last = k
+        if event is None:
+            break
+        i = at
+        if text[i] not in _ALL_TERMINATORS:
+            # A run of whitespace from its first line break: a blank line ends the sentence.
+            run = event.group()
+            line_breaks = 2 * run.count("\u2029") - run.count("\r\n")
+            line_breaks += sum(run.count(c) for c in _LINE_BREAKS if c in run)
             if line_breaks >= 2 and sentence_start >= 0:
                 spans.append((sentence_start, last))
                 sentence_start = -1
-            i = j
+            pos = event.end()
             continue
 
         if sentence_start < 0:
             sentence_start = i
-        if char not in _ALL_TERMINATORS:
-            i += 1
-            last = i
-            continue
-
-        j, full_width = i, False
-        while j < end and text[j] in _ALL_TERMINATORS:
-            full_width = full_width or text[j] in _FULL_WIDTH_TERMINATORS
-            j += 1
+        j = event.end()
+        full_width = any(c in _FULL_WIDTH_TERMINATORS for c in event.group())
         closers_at = j
         while j < end and text[j] in _CLOSERS:
             j += 1
@@ -114,7 +124,7 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
         if ends:
             spans.append((sentence_start, j))
             sentence_start = -1
-        i = j
+        pos = j
 
     if sentence_start >= 0:
         spans.append((sentence_start, last))

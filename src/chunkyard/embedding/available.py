@@ -6,6 +6,7 @@ packages are missing and how to install them)."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from dataclasses import dataclass
 
@@ -32,9 +33,12 @@ def importable(module: str) -> bool:
         return False
 
 
-def local_model_problem(model: str = "local") -> Problem | None:
-    """Why the local model `model` ("local": the bundled all-MiniLM-L6-v2, or "local:PATH")
-    cannot run here; None when it can (a folder's contents are checked when it loads)."""
+def local_model_problem(model: str = "static") -> Problem | None:
+    """Why the in-process model `model` cannot run here ("static": the bundled static model,
+    "static:PATH", "local": all-MiniLM-L6-v2 of the `semantic` extra, "local:PATH"); None when
+    it can (a folder's contents are checked when it loads)."""
+    if model.strip().partition(":")[0] == "static":
+        return static_model_problem(model)
     needed = list(LOCAL_MODULES)
     if model.strip() == "local":
         needed.append(BUNDLED_MODEL_MODULE)
@@ -45,3 +49,20 @@ def local_model_problem(model: str = "local") -> Problem | None:
         "the local embedding model is not installed on this server",
         f"missing Python packages: {', '.join(missing)}; {INSTALL_HINT}",
     )
+
+
+def static_model_problem(model: str = "static") -> Problem | None:
+    """Why a static model cannot run here: it needs `tokenizers`, and the bundled one its files
+    (a build that left out package data)."""
+    if not importable("tokenizers"):
+        return Problem("the static embedding model cannot run on this server",
+                       "missing Python package: tokenizers; pip install tokenizers")
+    if model.strip() == "static":
+        from chunkyard.embedding.static import MODEL_FILES, bundled_model_path
+
+        folder = bundled_model_path()
+        missing = [f for f in MODEL_FILES if not os.path.isfile(os.path.join(folder, f))]
+        if missing:
+            return Problem("the bundled static embedding model is missing from this install",
+                           f"{folder} lacks {', '.join(missing)}; reinstall chunkyard")
+    return None

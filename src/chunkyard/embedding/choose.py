@@ -1,6 +1,6 @@
 """Spec -> embedder: the factory `import chunkyard` installs in `core.embeddings`.
 
-Equal specs share one instance (a local model costs ~0.4 s and ~90 MB to load). A remote
+Equal specs share one instance (a local transformer costs ~0.4 s and ~90 MB to load). A remote
 spec without an `api_key` takes the key from `CHUNKYARD_EMBEDDING_API_KEY`: keys are never
 parameters (which are stored and echoed back).
 """
@@ -17,6 +17,7 @@ from chunkyard.core.embeddings import API_KEY_ENV, Embedder, EmbedderSpec
 from chunkyard.core.types import ChunkingError
 from chunkyard.embedding.local import LocalEmbedder
 from chunkyard.embedding.remote import OpenAIEmbedder
+from chunkyard.embedding.static import StaticEmbedder
 
 _INSTANCES: OrderedDict[tuple[Any, ...], Embedder] = OrderedDict()
 _INSTANCES_LOCK = threading.Lock()
@@ -34,12 +35,12 @@ def _field(spec: Any, key: str) -> Any:
 def _spec_key(spec: Any) -> tuple[Any, ...]:
     if isinstance(spec, str):
         kind, _, path = spec.strip().partition(":")
-        if kind != "local":
+        if kind not in ("static", "local"):
             raise ChunkingError(
-                f"unknown embedder {spec!r}: use 'local', 'local:/path/to/model' "
-                "or {'url': ..., 'model': ...}"
+                f"unknown embedder {spec!r}: use 'static', 'static:/path/to/model', 'local', "
+                "'local:/path/to/model' or {'url': ..., 'model': ...}"
             )
-        return ("local", path.strip() or None)
+        return (kind, path.strip() or None)
     url, model = _field(spec, "url"), _field(spec, "model")
     if not isinstance(url, str) or not isinstance(model, str):
         raise ChunkingError("a remote embedder needs string 'url' and 'model' fields")
@@ -56,7 +57,9 @@ def _spec_key(spec: Any) -> tuple[Any, ...]:
 def get_embedder(spec: EmbedderSpec) -> Embedder:
     """Build (or reuse) the embedder a spec names.
 
-    `spec` is `"local"` (the bundled all-MiniLM-L6-v2), `"local:/path/to/model"`, a mapping or
+    `spec` is `"static"` (the bundled static model, numpy only), `"static:/path/to/model"` (a
+    model2vec folder), `"local"` (the all-MiniLM-L6-v2 of the `semantic` extra, on torch),
+    `"local:/path/to/model"` (a sentence-transformers folder), a mapping or
     object with `url` and `model` (optionally `api_key`, `batch_size`, `timeout`) for an
     OpenAI-compatible endpoint, or an `Embedder`, returned as is. Equal specs share one instance.
     """
@@ -69,7 +72,9 @@ def get_embedder(spec: EmbedderSpec) -> Embedder:
             _INSTANCES.move_to_end(key)
             return found
     embedder: Embedder
-    if key[0] == "local":
+    if key[0] == "static":
+        embedder = StaticEmbedder(key[1])
+    elif key[0] == "local":
         embedder = LocalEmbedder(key[1])
     else:
         _, url, model, api_key, batch_size, timeout = key

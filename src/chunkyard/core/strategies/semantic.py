@@ -1,12 +1,13 @@
 """`semantic`: a new chunk starts where sentence embeddings say the topic changes.
 
 The region is cut into sentences (`split_sentences`). Each sentence is embedded once, in blocks,
-by a real model: the bundled all-MiniLM-L6-v2, another local folder, or an OpenAI-compatible
-endpoint. A sentence longer than EMBED_CHARS is embedded as the mean of pieces of at most that
-size (the local model reads only 256 word pieces); of a very long one only the head and tail
-pieces, which face its two gaps, so the model's work per sentence is bounded. `gap_distances`
-gives the cosine distance between the `window` sentences before and after each gap; a gap
-above `threshold`, or else above the `percentile` of this text's gaps, starts a new group.
+by a real model: the bundled static model distilled from all-MiniLM-L6-v2 (numpy, no torch;
+the default), all-MiniLM-L6-v2 itself, another local folder, or an OpenAI-compatible endpoint.
+A sentence longer than EMBED_CHARS is embedded as the mean of pieces of at most that size
+(MiniLM reads only 256 word pieces); of a very long one only the head and tail pieces, which
+face its two gaps, so the model's work per sentence is bounded. `gap_distances` gives the
+cosine distance between the `window` sentences before and after each gap; a gap above
+`threshold`, or else above the `percentile` of this text's gaps, starts a new group.
 
 The planner works on units: sentences, and cap-sized pieces (`split_range`) of the sentences
 that alone exceed the cap. A cut inside a sentence is never a topic break, the last place to
@@ -86,10 +87,12 @@ class SemanticParams(BaseParams):
         "similar neighbour when the merge fits the cap (0 = never merge).",
     )
     embedding_model: str = Field(
-        "local", min_length=1, max_length=1000,
-        description="Local embedding model: 'local' for the bundled all-MiniLM-L6-v2, or "
-        "'local:/path/to/model' for a sentence-transformers folder.",
-        json_schema_extra={"examples": ["local"]},
+        "static", min_length=1, max_length=1000,
+        description="Embedding model run in this process: 'static' for the bundled static model "
+        "distilled from all-MiniLM-L6-v2 (numpy only, fast), 'local' for all-MiniLM-L6-v2 "
+        "itself (contextual; needs torch), or 'static:/path' / 'local:/path' for a model2vec "
+        "/ sentence-transformers folder on the server.",
+        json_schema_extra={"examples": ["static", "local"]},
     )
     embedding_url: str | None = Field(
         None, max_length=2000,
@@ -108,8 +111,9 @@ class SemanticParams(BaseParams):
     def _local_model(cls, value: str) -> str:
         value = value.strip()
         kind, sep, path = value.partition(":")
-        if kind != "local" or (sep and not path.strip()):
-            raise ValueError("use 'local' or 'local:/path/to/model'")
+        if kind not in ("static", "local") or (sep and not path.strip()):
+            raise ValueError("use 'static', 'local', 'static:/path/to/model' or "
+                             "'local:/path/to/model'")
         return value
 
     @field_validator("embedding_url")
@@ -132,7 +136,8 @@ class SemanticParams(BaseParams):
             raise ValueError("embedding_api_model is required when embedding_url is set")
         if self.embedding_api_model and not self.embedding_url:
             raise ValueError("embedding_url is required when embedding_api_model is set")
-        if self.embedding_url and self.embedding_model != "local":
+        # "local" was the default before "static": configurations stored then still validate.
+        if self.embedding_url and self.embedding_model not in ("static", "local"):
             raise ValueError("set embedding_model or embedding_url, not both")
         return self
 
@@ -140,10 +145,10 @@ class SemanticParams(BaseParams):
 @register("semantic", rank=3)
 class SemanticStrategy(Strategy):
     description = (
-        "Embeds each sentence with a real embedding model (local all-MiniLM-L6-v2 by default, "
-        "or an OpenAI-compatible endpoint) and starts a new chunk where similarity between "
-        "neighbouring sentence windows drops (threshold or percentile). Needs the semantic "
-        "extra; the cap still holds."
+        "Embeds each sentence with a real embedding model (by default a static model distilled "
+        "from all-MiniLM-L6-v2, bundled; or all-MiniLM-L6-v2 itself, or an OpenAI-compatible "
+        "endpoint) and starts a new chunk where similarity between neighbouring sentence "
+        "windows drops (threshold or percentile); the cap still holds."
     )
     Params = SemanticParams
 
