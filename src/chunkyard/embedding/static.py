@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import struct
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
-from itertools import chain
+from itertools import accumulate, chain
 from typing import Any
 
 import numpy as np
@@ -61,18 +61,60 @@ def read_safetensors(path: str) -> dict[str, np.ndarray[Any, Any]]:
     return tensors
 
 
-@dataclass(frozen=True, slots=True)
-class _Loaded:
-    tokenizer: Any
-    vectors: np.ndarray[Any, np.dtype[np.float32]]
-    unknown_id: int | None
+# Where BERT's normaliser and pre-tokenizer split words: its whitespace (Unicode White_Space
+# less the control characters it deletes, plus tab, newline and return). Splitting there first
+# gives the same tokens, since the normaliser works per character and words never span it.
+_BERT_SPACE = re.compile("[\t\n\r \xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+")
+# Words remembered per model; prose repeats its words, so the tokenizer sees each one once.
+_MAX_CACHED_WORDS = 500_000
 
 
-_LOADED: dict[str, _Loaded] = {}
+class _Model:
+    """A loaded static model: its tokenizer, its float32 vectors, and a word -> token ids
+    cache used when the tokenizer is BERT's (tokenizing unique words is ~3x faster)."""
+
+    def __init__(self, tokenizer: Any, vectors: np.ndarray[Any, np.dtype[np.float32]]) -> None:
+        self.tokenizer = tokenizer
+        self.vectors = vectors
+        spec = json.loads(tokenizer.to_str())
+        unknown = (spec.get("model") or {}).get("unk_token")
+        self.unknown_id: int | None = (tokenizer.token_to_id(unknown)
+                                       if isinstance(unknown, str) else None)
+        self.by_words = ((spec.get("normalizer") or {}).get("type") == "BertNormalizer"
+                         and (spec.get("pre_tokenizer") or {}).get("type") == "BertPreTokenizer")
+        self._words: dict[str, list[int]] = {"": []}
+        self._lock = threading.Lock()
+
+    def token_ids(self, texts: list[str]) -> tuple[list[int], list[int]]:
+        """Every text's known token ids, concatenated, and how many belong to each text."""
+        unknown = self.unknown_id
+        if not self.by_words:
+            encodings = self.tokenizer.encode_batch_fast(texts, add_special_tokens=False)
+            per_text = [[i for i in e.ids if i != unknown] for e in encodings]
+            return list(chain.from_iterable(per_text)), [len(ids) for ids in per_text]
+        split = _BERT_SPACE.split
+        words_of = [split(text) for text in texts]
+        with self._lock:
+            cache = self._words
+            new = list({w for words in words_of for w in words if w not in cache})
+            if len(cache) + len(new) > _MAX_CACHED_WORDS:
+                cache.clear()
+                cache[""] = []
+                new = list({w for words in words_of for w in words if w})
+            if new:
+                encodings = self.tokenizer.encode_batch_fast(new, add_special_tokens=False)
+                for word, encoding in zip(new, encodings, strict=True):
+                    cache[word] = [i for i in encoding.ids if i != unknown]
+            per_text = [list(chain.from_iterable(map(cache.__getitem__, words)))
+                        for words in words_of]
+        return list(chain.from_iterable(per_text)), [len(ids) for ids in per_text]
+
+
+_LOADED: dict[str, _Model] = {}
 _LOADED_LOCK = threading.Lock()
 
 
-def _load(path: str) -> _Loaded:
+def _load(path: str) -> _Model:
     with _LOADED_LOCK:
         found = _LOADED.get(path)
         if found is not None:
@@ -104,20 +146,9 @@ def _load(path: str) -> _Loaded:
         # drop words or add tokens to the mean.
         tokenizer.no_truncation()
         tokenizer.no_padding()
-        unknown = _unknown_token(tokenizer)
-        loaded = _Loaded(tokenizer, np.ascontiguousarray(matrix, dtype=np.float32),
-                         tokenizer.token_to_id(unknown) if unknown else None)
+        loaded = _Model(tokenizer, np.ascontiguousarray(matrix, dtype=np.float32))
         _LOADED[path] = loaded
         return loaded
-
-
-def _unknown_token(tokenizer: Any) -> str | None:
-    try:
-        model = json.loads(tokenizer.to_str())["model"]
-    except (ValueError, KeyError, TypeError):
-        return None
-    token = model.get("unk_token")
-    return token if isinstance(token, str) else None
 
 
 class StaticEmbedder:
@@ -149,20 +180,12 @@ class StaticEmbedder:
         out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
         if not texts:
             return out
-        encodings = model.tokenizer.encode_batch_fast(list(texts), add_special_tokens=False)
-        ids_per_text = [e.ids for e in encodings]
-        lengths = np.fromiter(map(len, ids_per_text), dtype=np.int64, count=len(ids_per_text))
-        flat = np.fromiter(chain.from_iterable(ids_per_text), dtype=np.int64,
-                           count=int(lengths.sum()))
-        if model.unknown_id is not None:
-            known = flat != model.unknown_id
-            owner = np.repeat(np.arange(len(texts)), lengths)[known]
-            flat = flat[known]
-            lengths = np.bincount(owner, minlength=len(texts))
+        flat_ids, lengths = model.token_ids(list(texts))
+        flat = np.asarray(flat_ids, dtype=np.int64)
         # Each text's rows summed over its slice of the gathered rows, in steps of about
         # _TOKENS_PER_STEP tokens. A slice `.sum(axis=0)` per text is several times faster
         # than `np.add.reduceat` along axis 0, which numpy does not vectorise.
-        bounds = np.concatenate(([0], np.cumsum(lengths))).tolist()
+        bounds = [0, *accumulate(lengths)]
         step_start = 0
         for t in range(len(texts) + 1):
             if t < len(texts) and bounds[t] - bounds[step_start] < _TOKENS_PER_STEP:
@@ -174,7 +197,7 @@ class StaticEmbedder:
                 if b > a:
                     out[u] = rows[a:b].sum(axis=0)
             step_start = t
-        out /= np.maximum(lengths, 1).astype(np.float32)[:, None]
+        out /= np.maximum(np.asarray(lengths, dtype=np.float32), 1.0)[:, None]
         return normalise(out)
 
     def __repr__(self) -> str:
