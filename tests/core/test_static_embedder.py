@@ -115,3 +115,20 @@ def test_safetensors_reader_reads_what_the_format_says(tmp_path: Path) -> None:
     path.write_bytes(struct.pack("<Q", 10_000) + header)
     with pytest.raises(ValueError, match="header length"):
         read_safetensors(str(path))
+
+
+def test_tokenizing_by_distinct_words_gives_the_tokenizers_own_ids() -> None:
+    # Words are split where BERT's normaliser puts whitespace; control characters it deletes
+    # (form feed, \x1c, \x85) join their neighbours in both paths.
+    from chunkyard.embedding import static
+
+    texts = ["Caf\u00e9 na\u00efve r\u00e9sum\u00e9\u2028next\u3000line", "ab\x0ccd ef\x1cgh\x85ij",
+             "\u6f22\u5b57\u304b\u306a mixed \u4e2d\u6587text", "tabs\tand\r\nreturns  \xa0 nbsp",
+             "hyphen-ated, punct(uation)! \u00bfQu\u00e9?", "\ufffd\x00 zero and replacement",
+             "supercalifragilisticexpialidocious " * 3, ""]
+    model = static._load(static.bundled_model_path())
+    assert model.by_words
+    by_words = model.token_ids(texts)
+    encodings = model.tokenizer.encode_batch_fast(texts, add_special_tokens=False)
+    per_text = [[i for i in e.ids if i != model.unknown_id] for e in encodings]
+    assert by_words == ([i for ids in per_text for i in ids], [len(ids) for ids in per_text])
