@@ -7,7 +7,7 @@ type begins, before falling back to blank lines and single lines.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Iterator
 
 from chunkyard.core.levels import (
     CLAUSE,
@@ -44,12 +44,11 @@ _DEFINITION_STARTS: dict[str, str] = {
 _GENERIC = r"[A-Za-z_]"
 
 
-def _definition_finder(language: str | None) -> Callable[[str, int, int], int]:
+def _definition_level(language: str | None) -> Level:
     pattern = re.compile(r"\n(?=" + _DEFINITION_STARTS.get(language or "", _GENERIC) + ")")
     decorator = "@" if language == "python" else ("#[" if language == "rust" else None)
 
-    def last(text: str, lo: int, hi: int) -> int:
-        best = -1
+    def boundaries(text: str, lo: int, hi: int) -> Iterator[int]:
         for m in pattern.finditer(text, lo, min(len(text), hi + 1)):
             b = m.start()
             if b > hi:
@@ -59,15 +58,23 @@ def _definition_finder(language: str | None) -> Callable[[str, int, int], int]:
                 line_start = text.rfind("\n", 0, b) + 1
                 if text.startswith(decorator, line_start):
                     continue
+            yield b
+
+    def last(text: str, lo: int, hi: int) -> int:
+        best = -1
+        for b in boundaries(text, lo, hi):
             best = b
         return best
 
-    return last
+    def first(text: str, lo: int, hi: int) -> int:
+        return next(boundaries(text, lo, hi), -1)
+
+    return Level("definition", last, first)
 
 
 def code_levels(language: str | None) -> tuple[Level, ...]:
     """Definition > blank line > line > clause > word, for source code."""
-    return (Level("definition", _definition_finder(language)), PARAGRAPH, LINE, CLAUSE, WORD)
+    return (_definition_level(language), PARAGRAPH, LINE, CLAUSE, WORD)
 
 
 def levels_for(doc: Document) -> tuple[Level, ...]:
