@@ -9,10 +9,10 @@ import pytest
 import chunkyard
 from chunkyard.chunking import recommend as rec_module
 from chunkyard.chunking.recommend import (
-    LARGE_CHUNK_SIZE,
+    RETRIEVAL_CHUNK_TOKENS,
     Recommendation,
     chunk_size_for,
-    estimate_tokens,
+    readable_tokens,
     recommend,
 )
 from chunkyard.core.registry import list_strategies
@@ -85,32 +85,14 @@ def test_markdown_with_a_small_fence_stays_markdown() -> None:
     assert recommend("notes.md", text).kind == "markdown"
 
 
-def test_short_prose_goes_to_recursive_with_overlap() -> None:
-    text = corpus("prose.txt")
-    r = recommend("prose.txt", text)
-    assert r.kind == "prose"
-    assert r.strategy == "recursive"
-    assert r.params["chunk_overlap"] == r.params["chunk_size"] // 8
-    assert "short" in r.reason
-    runs(r, text, "prose.txt")
-
-
-def test_long_prose_goes_to_semantic_only_when_it_can_run(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    text = prose(60)
-    assert estimate_tokens(text) > rec_module.SEMANTIC_MIN_TOKENS
-    monkeypatch.setattr(rec_module, "semantic_available", lambda: False)
-    r = recommend("essay.txt", text)
-    assert r.strategy == "recursive"
-    assert "semantic" in r.reason
-    monkeypatch.setattr(rec_module, "semantic_available", lambda: True)
-    assert recommend("essay.txt", text).strategy == expect("semantic")
-
-
-def test_semantic_needs_its_modules(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(rec_module, "SEMANTIC_MODULES", ("no_such_module_for_chunkyard",))
-    assert rec_module.semantic_available() is False
+def test_prose_goes_to_recursive_without_overlap() -> None:
+    for text in (corpus("prose.txt"), prose(60)):
+        r = recommend("prose.txt", text)
+        assert r.kind == "prose"
+        assert r.strategy == "recursive"
+        assert "chunk_overlap" not in r.params
+        assert "retrieval benchmark" in r.reason
+        runs(r, text, "prose.txt")
 
 
 def test_an_unregistered_choice_falls_back_to_recursive(
@@ -125,7 +107,7 @@ def test_an_unregistered_choice_falls_back_to_recursive(
 def test_without_content_the_name_decides() -> None:
     r = recommend("notes.md", None)
     assert r.strategy == expect("markdown")
-    assert r.params == {"chunk_size": 512}
+    assert r.params == {"chunk_size": chunk_size_for().chunk_size}
     assert "no content" in r.reason
     r = recommend("main.go", None)
     assert r.strategy == "recursive" and "go" in r.reason
@@ -133,25 +115,66 @@ def test_without_content_the_name_decides() -> None:
     assert r.strategy == "recursive" and r.kind == "prose"
 
 
-def test_chunk_size_follows_document_size() -> None:
-    assert chunk_size_for(None) == 512
-    assert chunk_size_for(100) == 256
-    assert chunk_size_for(10_000) == 512
-    assert chunk_size_for(1_000_000) == LARGE_CHUNK_SIZE
+def finance_report(target_bytes: int) -> str:
+    """A long markdown finance report: headings, paragraphs, tables, lists."""
+    parts = ["# Annual Report 2025\n\nThis report covers the group's results.\n"]
+    i = 0
+    while sum(len(p) for p in parts) < target_bytes:
+        i += 1
+        parts.append(
+            f"\n## Segment {i}\n\nRevenue in segment {i} rose {i % 9 + 1}% to "
+            f"{100 + i:,} million, driven by pricing and volume. Operating margin was "
+            f"{10 + i % 7}.{i % 10}%, and cash conversion stayed above 90%. Management "
+            "expects the outlook to remain stable despite currency headwinds.\n\n"
+            "| Quarter | Revenue | EBITDA | Margin |\n|---|---|---|---|\n"
+            + "".join(f"| Q{q} | {i * 10 + q:,} | {i * 3 + q:,} | {20 + q}% |\n"
+                      for q in range(1, 5))
+            + "\n- Capital expenditure was in line with guidance.\n"
+            "- Net debt fell as working capital improved.\n")
+    return "".join(parts)
+
+
+def test_a_long_finance_report_is_sized_for_minilm_not_by_its_length() -> None:
+    text = finance_report(740_000)
+    tokens = get_tokenizer().count(text)
+    assert tokens > 150_000
+    for kwargs in ({}, {"embedding_model": "all-MiniLM-L6-v2"},
+                   {"embedding_model": "sentence-transformers/all-MiniLM-L6-v2"}):
+        r = recommend("report.md", text, **kwargs)  # type: ignore[arg-type]
+        assert r.params["chunk_size"] != 1024
+        # all-MiniLM-L6-v2 reads 256 word pieces: about 200 cl100k tokens at most.
+        assert r.params["chunk_size"] <= 204
+        assert "256 word pieces" in r.reason and "all-MiniLM-L6-v2" in r.reason
+        assert "retrieval benchmark" in r.reason
+        assert f"{tokens:,}" not in r.reason  # the size does not come from the length
+
+
+def test_the_size_does_not_follow_the_documents_length() -> None:
     small = recommend("a.txt", "Just one line of text.")
     big = recommend("a.txt", prose(600))
-    assert small.params["chunk_size"] < big.params["chunk_size"]
-    assert f"{big.params['chunk_size']} tokens" in big.reason
+    assert small.params["chunk_size"] == big.params["chunk_size"]
 
 
-def test_token_estimate_is_exact_for_short_text_and_scaled_for_long() -> None:
-    tok = get_tokenizer()
-    assert estimate_tokens("") == 0
-    assert estimate_tokens("hello world") == tok.count("hello world")
-    long = prose(800)
-    assert len(long) > rec_module.COUNT_SAMPLE_CHARS
-    exact = tok.count(long)
-    assert abs(estimate_tokens(long) - exact) / exact < 0.05
+def test_a_named_models_limit_caps_the_size() -> None:
+    # A model that reads far more: the size is what retrieval needs.
+    openai = recommend("a.txt", prose(10), embedding_model="text-embedding-3-small")
+    assert openai.params["chunk_size"] == RETRIEVAL_CHUNK_TOKENS
+    assert "8,191 tokens" in openai.reason
+    # A model that reads less: its limit caps the size, with a margin for finer tokenizers.
+    capped = recommend("a.txt", prose(10), embedding_max_tokens=128)
+    assert capped.params["chunk_size"] == readable_tokens(128, False) < 128
+    assert "128" in capped.reason
+    # cl100k models need no margin.
+    exact = chunk_size_for("text-embedding-3-large", 100)
+    assert exact.chunk_size == 100
+    # Never below what a configuration accepts.
+    assert chunk_size_for(None, 16).chunk_size == 16
+    # An unknown name: retrieval's size, and the reason says how to cap it.
+    unknown = chunk_size_for("my-own-model")
+    assert unknown.chunk_size == RETRIEVAL_CHUNK_TOKENS
+    assert "embedding_max_tokens" in unknown.reason
+    for r in (openai, capped):
+        runs(r, prose(10), "a.txt")
 
 
 def test_deterministic_and_serialisable() -> None:

@@ -7,6 +7,7 @@ processes (`pool.ChunkingPool`, also used by embedded jobs) and are cached per u
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from typing import Any
 
 import anyio
@@ -158,11 +159,15 @@ def _preview_response(
 async def recommend(
     body: RecommendRequest, user: CurrentUser, limiter: ChunkingLimiterDep
 ) -> RecommendResponse:
-    """A strategy and parameters for a file, from its name and (optionally) its text."""
+    """A strategy and parameters for a file, from its name and (optionally) its text, sized for
+    retrieval with the embedding model named (or its input limit)."""
     if body.text is not None:
         _check_size(body.text)
     rec = await anyio.to_thread.run_sync(
-        recommend_strategy, body.filename, body.text, limiter=limiter
+        partial(recommend_strategy, body.filename, body.text,
+                embedding_model=body.embedding_model,
+                embedding_max_tokens=body.embedding_max_tokens),
+        limiter=limiter,
     )
     return RecommendResponse(**rec.to_dict())
 

@@ -114,6 +114,17 @@ class RecommendRequest(BaseModel):
 
     filename: str = Field(min_length=1, max_length=1024)
     text: str | None = None
+    embedding_model: str | None = Field(
+        None, min_length=1, max_length=200,
+        description="The model the chunks will be embedded with (e.g. all-MiniLM-L6-v2, "
+        "text-embedding-3-small): chunk_size stays within what it reads. Unset: "
+        "all-MiniLM-L6-v2.",
+    )
+    embedding_max_tokens: int | None = Field(
+        None, ge=16, le=1_000_000,
+        description="The embedding model's input limit in its own tokens, for a model not "
+        "known by name; caps chunk_size.",
+    )
 
 
 class RecommendResponse(BaseModel):
