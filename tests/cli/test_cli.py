@@ -511,3 +511,96 @@ def test_a_closed_pipe_stops_quietly(tmp_path: Path) -> None:
     assert proc.wait(timeout=60) == 1
     assert json.loads(first)["index"] == 0
     assert err == ""
+
+
+# --------------------------------------------------------------------------- start-up, output
+
+SERVICE_MODULES = ("fastapi", "starlette", "uvicorn", "sqlalchemy", "alembic", "celery",
+                   "redis", "httpx", "pydantic_settings", "asyncio", "chunkyard.api",
+                   "chunkyard.settings", "chunkyard.storage", "chunkyard.worker",
+                   "chunkyard.operations", "chunkyard.chunking", "chunkyard.auth",
+                   "chunkyard.embedding", "tiktoken")
+
+
+def test_chunk_imports_no_service_code(tmp_path: Path) -> None:
+    """`chunkyard chunk` imports what chunking needs and nothing of the service (nor
+    tiktoken, whose encoder the fast cl100k engine does not need)."""
+    tiny = write(tmp_path / "tiny.md", "# Tiny\n\nA tiny file.\n")
+    probe = textwrap.dedent(
+        f"""
+        import json, sys
+        from chunkyard.cli.main import main
+        code = main(["chunk", {str(tiny)!r}, "-o", {str(tmp_path / "out.jsonl")!r}])
+        print(json.dumps([code, sorted(sys.modules)]))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=120, check=True)
+    code, modules = json.loads(done.stdout)
+    assert code == 0
+    loaded = [m for m in modules
+              if any(m == s or m.startswith(s + ".") for s in SERVICE_MODULES)]
+    assert loaded == []
+    assert jsonl((tmp_path / "out.jsonl").read_text("utf-8"))[0]["text"].startswith("# Tiny")
+
+
+def test_every_command_is_in_the_lazy_table() -> None:
+    """main() imports only the chosen command's module; the table must list them all."""
+    from chunkyard.cli.main import COMMANDS, build_parser
+
+    full = build_parser()
+    choices = next(a.choices for a in full._actions if a.dest == "command")
+    assert choices is not None
+    assert set(choices) == set(COMMANDS)
+    for command in COMMANDS:
+        one = next(a.choices for a in build_parser(command)._actions if a.dest == "command")
+        assert one is not None and command in one
+
+
+def test_orjson_and_the_standard_library_write_the_same_bytes() -> None:
+    from chunkyard.cli.chunk_cmd import ORJSON_MIN_BYTES, json_encoder
+
+    fast, slow = json_encoder(False, ORJSON_MIN_BYTES), json_encoder(False, 0)
+    assert fast is not slow
+    texts = ["plain", 'quote " and \\ backslash', "ctrl \x00\x01\x1f\x7f \t\r\n", "é中😀",
+             "\u2028\u2029 separators", "e\u0301", ""]
+    for text in texts:
+        data = {"index": 3, "text": text, "start": 0, "end": len(text), "tokens": 2,
+                "metadata": {"strategy": "markdown", "headings": [text], "level": None,
+                             "flag": True}, "source": text}
+        assert fast(data) == slow(data)
+        assert json.loads(fast(data)) == data
+    # A lone surrogate (orjson refuses it) still becomes valid JSON, escaped.
+    odd = {"text": "\ud800 and é"}
+    assert fast(odd) == slow(odd) == b'{"text":"\\ud800 and \\u00e9"}'
+    assert json.loads(fast(odd)) == odd
+
+
+def test_large_input_output_matches_small_input_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whichever encoder a run picks (by input size), the bytes written are the same."""
+    paths = _many_files(tmp_path, 3)
+    assert main(["chunk", *paths, "--param", "chunk_size=32"]) == 0
+    small = capsys.readouterr().out
+    monkeypatch.setattr("chunkyard.cli.chunk_cmd.ORJSON_MIN_BYTES", 1)
+    assert main(["chunk", *paths, "--param", "chunk_size=32"]) == 0
+    assert capsys.readouterr().out == small
+    assert main(["chunk", *paths, "--param", "chunk_size=32", "--jobs", "2"]) == 0
+    assert capsys.readouterr().out == small
+
+
+def test_a_non_utf8_stdout_gets_ascii_json(tmp_path: Path) -> None:
+    source = write(tmp_path / "u.txt", "Ünïcödé text, 中文 and 😀.\n\nSecond paragraph.")
+    env = {**os.environ, "PYTHONIOENCODING": "latin-1"}
+    for fmt in ("jsonl", "text"):
+        done = subprocess.run([EXE, "chunk", str(source), "--format", fmt],
+                              capture_output=True, env=env, timeout=120)
+        assert done.returncode == 0, done.stderr
+        if fmt == "jsonl":
+            assert done.stdout.isascii()
+            records = jsonl(done.stdout.decode("ascii"))
+            text = source.read_text("utf-8")
+            assert all(r["text"] == text[r["start"]:r["end"]] for r in records)
+        else:
+            assert "Ünïcödé".encode("latin-1") in done.stdout

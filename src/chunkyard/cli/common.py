@@ -7,7 +7,6 @@ import sys
 import traceback
 from typing import TYPE_CHECKING, Any, TextIO
 
-from chunkyard.core.registry import strategy_names
 from chunkyard.core.types import ChunkingError
 
 if TYPE_CHECKING:
@@ -59,6 +58,8 @@ def parse_params(pairs: list[str] | None) -> list[tuple[str, str, Any]]:
     A key is targeted at one strategy only when the part before its first dot is a strategy
     name, so dotted keys of other kinds pass through unchanged.
     """
+    from chunkyard.core.registry import strategy_names
+
     parsed: list[tuple[str, str, Any]] = []
     for pair in pairs or []:
         key, sep, raw = pair.partition("=")

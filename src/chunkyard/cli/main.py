@@ -2,21 +2,58 @@
 
 Exit codes: 0 success, 1 an error (bad file, strategy or parameter; with several files, any
 failed file), 2 a usage error, 130 interrupted.
+
+Start-up is part of every command's cost: a command's module is imported only when that
+command runs (`chunkyard chunk` never imports the service, its settings or the database), and
+the full parser, with every command, is built only for `--help`, a missing or an unknown
+command.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from collections.abc import Sequence
 
-from chunkyard import __version__
-from chunkyard.cli import chunk_cmd, db_cmd, info_cmd, serve_cmd, users_cmd, worker_cmd
 from chunkyard.cli.common import PROG, UsageError, error, report
 
+# Each command: the module under chunkyard.cli that defines it, and its function adding it
+# (a module adding several commands is listed under each of them).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "chunk": ("chunk_cmd", "add_parser"),
+    "strategies": ("info_cmd", "add_parsers"),
+    "recommend": ("info_cmd", "add_parsers"),
+    "compare": ("info_cmd", "add_parsers"),
+    "db": ("db_cmd", "add_parsers"),
+    "partitions": ("db_cmd", "add_parsers"),
+    "users": ("users_cmd", "add_parsers"),
+    "api-keys": ("users_cmd", "add_parsers"),
+    "serve": ("serve_cmd", "add_parser"),
+    "worker": ("worker_cmd", "add_parser"),
+}
 
-def build_parser() -> argparse.ArgumentParser:
+
+def _version() -> str:
+    from chunkyard import __version__
+
+    return __version__
+
+
+class _Version(argparse.Action):
+    """`--version`, reading the version only when asked (argparse's own formats it eagerly)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="show the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        print(f"{PROG} {_version()}")
+        parser.exit()
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with a known `command`, only that command's module is imported."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true",
                         help="show the traceback of an error")
@@ -26,21 +63,24 @@ def build_parser() -> argparse.ArgumentParser:
         "hard token cap.",
         epilog="Run `chunkyard COMMAND --help` for a command's options.",
     )
-    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument("--version", action=_Version)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    chunk_cmd.add_parser(subparsers, [common])
-    info_cmd.add_parsers(subparsers, [common])
-    db_cmd.add_parsers(subparsers, [common])
-    users_cmd.add_parsers(subparsers, [common])
-    serve_cmd.add_parser(subparsers, [common])
-    worker_cmd.add_parser(subparsers, [common])
+    chosen = [COMMANDS[command]] if command in COMMANDS else list(COMMANDS.values())
+    for module_name, adder in dict.fromkeys(chosen):
+        module = importlib.import_module(f"chunkyard.cli.{module_name}")
+        getattr(module, adder)(subparsers, [common])
     return parser
+
+
+def _command_of(args: list[str]) -> str | None:
+    """The command word (the first argument that is not an option), if any."""
+    return next((a for a in args if not a.startswith("-")), None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code instead of exiting."""
-    parser = build_parser()
     args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_command_of(args_list))
     try:
         args, extra = parser.parse_known_args(args_list)
         if args.command is None:

