@@ -6,8 +6,9 @@ Usage::
     python bench/retrieval.py --only recursive,semchunk --k 5
     python bench/retrieval.py --per-corpus         # also one table per corpus
 
-Data: ``shared/evaldata/chroma-chunking/`` (three corpora, 276 questions with reference excerpts,
-MIT, from Chroma's ``chunking_evaluation``; its README gives the method).
+Data: ``bench/evaldata/chroma-chunking/`` (or ``shared/evaldata/chroma-chunking/``): three
+corpora, 276 questions with reference excerpts, MIT, from Chroma's ``chunking_evaluation``; its
+README gives the method.
 
 What is computed, exactly (Chroma's ``BaseEvaluation._scores_from_dataset_and_retrievals``):
 
@@ -64,7 +65,13 @@ import numpy.typing as npt
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
-DATA_DIR = REPO_DIR.parent / "shared" / "evaldata" / "chroma-chunking"
+# The copy in the repository (bench/evaldata), else the shared folder it came from.
+DATA_DIR = next(
+    (d for d in (BENCH_DIR / "evaldata" / "chroma-chunking",
+                 REPO_DIR.parent / "shared" / "evaldata" / "chroma-chunking")
+     if (d / "questions.csv").exists()),
+    BENCH_DIR / "evaldata" / "chroma-chunking",
+)
 CACHE_DB = BENCH_DIR / ".cache" / "retrieval" / "embeddings.sqlite"
 RESULTS = BENCH_DIR / "results" / "retrieval.json"
 RETRIEVAL_MODEL = "all-MiniLM-L6-v2"
