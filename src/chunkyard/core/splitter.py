@@ -145,11 +145,30 @@ def level_end(
     elif measure is not None:
         tokens = measure.count
 
+    # Per level, the last search for a first boundary: (lo, hi, found or -1). Chunks move
+    # forward, so a search that found nothing far ahead is not repeated for the next chunk.
+    searched = [(-1, -1, -1)] * len(levels)
+
+    def first_of(i: int, lo: int, hi: int) -> int:
+        a, b, f = searched[i]
+        if a <= lo:
+            if f >= lo:
+                return f if f <= hi else -1
+            if f < 0 and lo <= b + 1:
+                if hi <= b:
+                    return -1
+                f = first_boundary(levels[i], text, b + 1, hi)
+                searched[i] = (a, hi, f)
+                return f
+        f = first_boundary(levels[i], text, lo, hi)
+        searched[i] = (lo, hi, f)
+        return f
+
     def first_above(rank: int, lo: int, hi: int) -> tuple[int, int]:
         """The first boundary in `[lo, hi]` of a level above `rank`, and its rank."""
         f, f_rank = -1, rank
         for i in range(rank):
-            b = first_boundary(levels[i], text, lo, hi)
+            b = first_of(i, lo, hi)
             if b >= lo and (f < 0 or b < f):
                 f, f_rank = b, i
                 hi = b
