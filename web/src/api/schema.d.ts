@@ -333,7 +333,8 @@ export interface paths {
         put?: never;
         /**
          * Recommend
-         * @description A strategy and parameters for a file, from its name and (optionally) its text.
+         * @description A strategy and parameters for a file, from its name and (optionally) its text, sized for
+         *     retrieval with the embedding model named (or its input limit).
          */
         post: operations["recommend_api_v1_recommend_post"];
         delete?: never;
@@ -791,6 +792,16 @@ export interface components {
             filename: string;
             /** Text */
             text?: string | null;
+            /**
+             * Embedding Model
+             * @description The model the chunks will be embedded with (e.g. all-MiniLM-L6-v2, text-embedding-3-small): chunk_size stays within what it reads. Unset: all-MiniLM-L6-v2.
+             */
+            embedding_model?: string | null;
+            /**
+             * Embedding Max Tokens
+             * @description The embedding model's input limit in its own tokens, for a model not known by name; caps chunk_size.
+             */
+            embedding_max_tokens?: number | null;
         };
         /** RecommendResponse */
         RecommendResponse: {
