@@ -11,6 +11,7 @@ export type DocumentText = S["DocumentText"];
 export type LastOperation = S["LastOperation"];
 export type Operation = S["OperationOut"];
 export type Strategy = S["StrategyOut"];
+export type Choice = S["ChoiceOut"];
 export type PreviewChunk = S["ChunkOut"];
 export type StoredChunk = S["StoredChunkOut"];
 export type Metrics = S["Metrics"];

@@ -47,6 +47,7 @@ export function ConfigEditor({ strategies, value, onChange, idPrefix, label = "S
           onChange={(values) => onChange({ ...value, values })}
           idPrefix={idPrefix}
           legend={`${strategy.name} parameters`}
+          choices={strategy.options}
         />
       ) : null}
     </div>

@@ -2,6 +2,7 @@ import { fireEvent, render, screen } from "@testing-library/react";
 import { useState } from "react";
 import { describe, expect, it, vi } from "vitest";
 import { fieldsFromSchema, initialValues, parseValues, type FormValues } from "../lib/params";
+import type { Choice } from "../api/types";
 import { ParamForm } from "./ParamForm";
 
 // The shape the server sends (pydantic's JSON Schema), trimmed to one field of each kind.
@@ -49,13 +50,14 @@ function description(el: HTMLElement): string {
     .join(" ");
 }
 
-function Harness({ onValues }: { onValues?: (v: FormValues) => void }) {
+function Harness({ onValues, choices }: { onValues?: (v: FormValues) => void; choices?: Record<string, Choice[]> }) {
   const [values, setValues] = useState<FormValues>(() => initialValues(fieldsFromSchema(SCHEMA)));
   return (
     <ParamForm
       schema={SCHEMA}
       values={values}
       idPrefix="t"
+      choices={choices}
       onChange={(v) => {
         setValues(v);
         onValues?.(v);
@@ -145,5 +147,25 @@ describe("ParamForm", () => {
     expect((screen.getByLabelText("Parent Sizes") as HTMLInputElement).value).toBe("2048");
     fireEvent.click(screen.getByLabelText("Set Threshold"));
     expect(onValues).toHaveBeenLastCalledWith(expect.objectContaining({ threshold: null }));
+  });
+
+  it("offers the values this installation has and names the ones it lacks", () => {
+    const choice = (value: string, available: boolean, reason: string | null = null): Choice => ({
+      value, description: `about ${value}`, available, unavailable_reason: reason, unavailable_detail: null,
+    });
+    render(
+      <Harness
+        choices={{
+          tokenizer: [choice("cl100k", true), choice("words", true), choice("hf:PATH", false, "no tokenizers"),
+                      choice("threshold", true), choice("bert", false, "the bert model is not installed")],
+        }}
+      />,
+    );
+    const input = screen.getByLabelText("Tokenizer") as HTMLInputElement;
+    const offered = Array.from(input.list?.querySelectorAll("option") ?? []).map((o) => [o.value, o.label]);
+    // The server's available values with what they are; patterns and other fields are left out.
+    expect(offered).toEqual([["cl100k", "about cl100k"], ["words", "about words"]]);
+    expect(description(input)).toContain("Not available here: bert (the bert model is not installed).");
+    expect(description(input)).not.toContain("hf:PATH");
   });
 });

@@ -2,6 +2,7 @@
 // with its limits and description, a slider beside bounded numbers, and the error of a value
 // that cannot be sent.
 import { useMemo } from "react";
+import type { Choice } from "../api/types";
 import {
   fieldsFromSchema,
   firstValue,
@@ -18,9 +19,11 @@ interface Props {
   /** Makes ids unique when several forms share a page (compare). */
   idPrefix: string;
   legend?: string;
+  /** The values this installation has for some parameters (GET /strategies `options`). */
+  choices?: Record<string, Choice[]>;
 }
 
-export function ParamForm({ schema, values, onChange, idPrefix, legend = "Parameters" }: Props) {
+export function ParamForm({ schema, values, onChange, idPrefix, legend = "Parameters", choices }: Props) {
   const fields = useMemo(() => fieldsFromSchema(schema), [schema]);
   const { errors } = useMemo(() => parseValues(fields, values), [fields, values]);
   const set = (name: string, value: string | boolean | null) => onChange({ ...values, [name]: value });
@@ -35,6 +38,7 @@ export function ParamForm({ schema, values, onChange, idPrefix, legend = "Parame
           id={`${idPrefix}-${field.name}`}
           value={values[field.name] ?? null}
           error={errors[field.name] ?? null}
+          choices={pickable(choices?.[field.name], fields)}
           onChange={(value) => set(field.name, value)}
         />
       ))}
@@ -42,20 +46,34 @@ export function ParamForm({ schema, values, onChange, idPrefix, legend = "Parame
   );
 }
 
+/** The choices that are values to pick: not patterns such as `hf:PATH`, nor another
+ *  parameter (an embedding endpoint is chosen with its own fields). */
+function pickable(choices: Choice[] | undefined, fields: ParamField[]): Choice[] | undefined {
+  const names = new Set(fields.map((f) => f.name));
+  return choices?.filter((c) => !c.value.includes("PATH") && !names.has(c.value));
+}
+
 interface RowProps {
   field: ParamField;
   id: string;
   value: string | boolean | null;
   error: string | null;
+  choices?: Choice[];
   onChange: (value: string | boolean | null) => void;
 }
 
-function FieldRow({ field, id, value, error, onChange }: RowProps) {
+function FieldRow({ field, id, value, error, choices, onChange }: RowProps) {
   const limits = limitsText(field);
   const helpId = `${id}-help`;
   const errorId = `${id}-error`;
   const describedBy = [helpId, error ? errorId : null].filter(Boolean).join(" ");
   const unset = field.nullable && value === null;
+  const offered = choices ?? [];
+  const missing = offered.filter((c) => !c.available);
+  // The installation's own values, with what each is, before the schema's examples.
+  const suggestions: { value: string; label?: string }[] = offered.length
+    ? offered.filter((c) => c.available).map((c) => ({ value: c.value, label: c.description }))
+    : field.examples.map((example) => ({ value: String(example) }));
   const help = (
     <p className="field-help" id={helpId}>
       {field.description}
@@ -64,6 +82,13 @@ function FieldRow({ field, id, value, error, onChange }: RowProps) {
         <span className="field-default"> Default: {JSON.stringify(field.default)}.</span>
       ) : field.nullable ? (
         <span className="field-default"> Default: not set.</span>
+      ) : null}
+      {missing.length ? (
+        <span className="field-unavailable">
+          {" "}
+          Not available here:{" "}
+          {missing.map((c) => `${c.value} (${c.unavailable_reason ?? "cannot run here"})`).join("; ")}.
+        </span>
       ) : null}
     </p>
   );
@@ -146,7 +171,7 @@ function FieldRow({ field, id, value, error, onChange }: RowProps) {
       </div>
     );
   } else {
-    const listId = field.kind === "string" && field.examples.length ? `${id}-examples` : undefined;
+    const listId = field.kind === "string" && suggestions.length ? `${id}-examples` : undefined;
     control = (
       <>
         <input
@@ -164,8 +189,8 @@ function FieldRow({ field, id, value, error, onChange }: RowProps) {
         />
         {listId ? (
           <datalist id={listId}>
-            {field.examples.map((example) => (
-              <option key={String(example)} value={String(example)} />
+            {suggestions.map((s) => (
+              <option key={s.value} value={s.value} label={s.label} />
             ))}
           </datalist>
         ) : null}
