@@ -312,7 +312,8 @@ class Cl100kMeasure(IndexedMeasure):
             tokens = _encode_region(tokenizer.encode_array, region)
         n = len(tokens)
         # 32-bit offsets and counts halve the memory traffic wherever they fit.
-        dt: Any = np.int32 if 4 * len(region) + lo < _INT32_LIMIT and hi < _INT32_LIMIT else np.int64
+        fits = 4 * len(region) + lo < _INT32_LIMIT and hi < _INT32_LIMIT
+        dt: Any = np.int32 if fits else np.int64
         # Byte offset where each token ends; the last is the region's length in bytes.
         ends = np.cumsum(vocab.lengths[tokens], dtype=dt)
         last = vocab.last[tokens[:-1]]  # the bytes either side of each inner boundary
