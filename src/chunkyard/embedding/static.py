@@ -23,6 +23,7 @@ import numpy as np
 
 from chunkyard.core.embeddings import FloatMatrix, normalise
 from chunkyard.core.types import ChunkingError
+from chunkyard.embedding.folders import PerFolder
 
 MODEL_FILES = ("model.safetensors", "tokenizer.json")
 # Tokens averaged per numpy step: bounds the gathered rows (tokens x dims float32) to ~64 MB.
@@ -110,45 +111,38 @@ class _Model:
         return list(chain.from_iterable(per_text)), [len(ids) for ids in per_text]
 
 
-_LOADED: dict[str, _Model] = {}
-_LOADED_LOCK = threading.Lock()
-
-
 def _load(path: str) -> _Model:
-    with _LOADED_LOCK:
-        found = _LOADED.get(path)
-        if found is not None:
-            return found
-        try:
-            from tokenizers import Tokenizer
-        except ImportError:
-            raise ChunkingError(
-                "the static embedding model needs the 'tokenizers' package"
-            ) from None
-        try:
-            tokenizer = Tokenizer.from_file(os.path.join(path, "tokenizer.json"))
-            tensors = read_safetensors(os.path.join(path, "model.safetensors"))
-        except Exception as exc:  # a corrupt or foreign folder: one clear error
-            reason = " ".join(str(exc).split())[:300]
-            raise ChunkingError(f"cannot load the static embedding model at {path}: {reason}"
-                                ) from exc
-        matrix = tensors.get("embeddings")
-        if matrix is None and len(tensors) == 1:
-            matrix = next(iter(tensors.values()))
-        if matrix is None or matrix.ndim != 2:
-            raise ChunkingError(f"{path}/model.safetensors holds no 2-D 'embeddings' tensor")
-        if matrix.shape[0] < tokenizer.get_vocab_size():
-            raise ChunkingError(
-                f"{path}: {matrix.shape[0]} vectors for a vocabulary of "
-                f"{tokenizer.get_vocab_size()} tokens"
-            )
-        # Our sentences are already bounded; the model's own truncation and padding would
-        # drop words or add tokens to the mean.
-        tokenizer.no_truncation()
-        tokenizer.no_padding()
-        loaded = _Model(tokenizer, np.ascontiguousarray(matrix, dtype=np.float32))
-        _LOADED[path] = loaded
-        return loaded
+    try:
+        from tokenizers import Tokenizer
+    except ImportError:
+        raise ChunkingError(
+            "the static embedding model needs the 'tokenizers' package"
+        ) from None
+    try:
+        tokenizer = Tokenizer.from_file(os.path.join(path, "tokenizer.json"))
+        tensors = read_safetensors(os.path.join(path, "model.safetensors"))
+    except Exception as exc:  # a corrupt or foreign folder: one clear error
+        reason = " ".join(str(exc).split())[:300]
+        raise ChunkingError(f"cannot load the static embedding model at {path}: {reason}"
+                            ) from exc
+    matrix = tensors.get("embeddings")
+    if matrix is None and len(tensors) == 1:
+        matrix = next(iter(tensors.values()))
+    if matrix is None or matrix.ndim != 2:
+        raise ChunkingError(f"{path}/model.safetensors holds no 2-D 'embeddings' tensor")
+    if matrix.shape[0] < tokenizer.get_vocab_size():
+        raise ChunkingError(
+            f"{path}: {matrix.shape[0]} vectors for a vocabulary of "
+            f"{tokenizer.get_vocab_size()} tokens"
+        )
+    # Our sentences are already bounded; the model's own truncation and padding would
+    # drop words or add tokens to the mean.
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return _Model(tokenizer, np.ascontiguousarray(matrix, dtype=np.float32))
+
+
+_MODELS: PerFolder[_Model] = PerFolder(_load)
 
 
 class StaticEmbedder:
@@ -175,7 +169,7 @@ class StaticEmbedder:
         self.model_path = path
 
     def embed(self, texts: Sequence[str]) -> FloatMatrix:
-        model = _load(self.model_path)
+        model = _MODELS.get(self.model_path)
         vectors = model.vectors
         out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
         if not texts:
