@@ -141,6 +141,8 @@ def test_score_formula() -> None:
     assert score(r) == pytest.approx(0.5 * 0.2 + 0.3 * 0.1 + 0.2 * (1 - 20 / 50))
     assert score(_result("y", mid=0, small=0, mean=50)) == 0  # half the cap is full enough
     assert score(_result("z", mid=0, small=0, mean=150)) == 0
+    # No chunks at all is wholly underfilled (underfill 1), not a perfect score.
+    assert score(_result("e", mid=0, small=0, mean=0, count=0)) == pytest.approx(0.2)
 
 
 def test_pick_prefers_fewer_mid_sentence_cuts_and_explains() -> None:

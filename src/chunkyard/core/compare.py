@@ -340,8 +340,8 @@ def _one_line(exc: ChunkingError) -> str:
 def score(result: ComparisonResult) -> float:
     """The score pick_recommendation minimises; see there."""
     m = result.metrics
-    if m.chunk_count == 0:
-        return 0.0
+    if m.chunk_count == 0:  # no chunks at all: wholly underfilled, as documented there
+        return WEIGHT_UNDERFILL
     underfill = max(0.0, 1.0 - m.tokens_mean / (result.chunk_size * FULL_ENOUGH))
     return round(
         WEIGHT_MID_SENTENCE * m.mid_sentence_share
