@@ -110,6 +110,18 @@ class Vocabulary:
     last: np.ndarray[Any, np.dtype[np.uint8]]
     continuation: np.ndarray[Any, np.dtype[np.int32]]
 
+    @property
+    def first_class(self) -> np.ndarray[Any, Any]:
+        """`FIRST_CLASS` of each token's first byte."""
+        classes: np.ndarray[Any, Any] = FIRST_CLASS[self.first]
+        return classes
+
+    @property
+    def last_class(self) -> np.ndarray[Any, Any]:
+        """`LAST_CLASS` of each token's last byte, shifted into `LAW`'s high bits."""
+        classes: np.ndarray[Any, Any] = LAST_CLASS[self.last] << 4
+        return classes
+
 
 def parse_vocabulary(data: bytes) -> Vocabulary:
     """The `Vocabulary` of a `.tiktoken` file, decoding its base64 all at once in numpy.
@@ -137,6 +149,16 @@ def parse_vocabulary(data: bytes) -> Vocabulary:
     at = before // 4 * 3  # where each token's bytes start in `flat` (padding decodes to 0)
     continuation = np.add.reduceat(((flat & 0xC0) == 0x80).astype(np.int32), at)
     return Vocabulary(lengths, flat[at], flat[at + lengths - 1], continuation)
+
+
+@dataclass(frozen=True)
+class _Tables:
+    """A vocabulary's per-token arrays as the index reads them."""
+
+    lengths: np.ndarray[Any, Any]
+    continuation: np.ndarray[Any, Any]
+    first_class: np.ndarray[Any, Any]
+    last_class: np.ndarray[Any, Any]
 
 
 def vocabulary() -> Vocabulary:
@@ -178,6 +200,8 @@ class Cl100kTokenizer(Tokenizer):
 
     def __init__(self) -> None:
         self.vocabulary = vocabulary()
+        v = self.vocabulary
+        self.tables = _Tables(v.lengths, v.continuation, v.first_class, v.last_class)
         fast = load_fast_cl100k()
         # Counts and measures use the fast engine when it proved identical to tiktoken.
         self.fast_encode = fast[0] if fast else None
@@ -263,34 +287,71 @@ def _space_from(padded: np.ndarray[Any, Any], at: np.ndarray[Any, Any]) -> np.nd
     return space  # type: ignore[no-any-return]
 
 
-_IS_CONTINUATION = (np.arange(256) & 0xC0) == 0x80
+# What the byte after a token boundary (a token's first byte) says about the cut law ...
+F_BLANK, F_SOLID, F_WIDE, F_CONT = 1, 2, 4, 8  # space or tab; ASCII non-space; a non-ASCII
+# character starts; inside a character (so the boundary is no character boundary)
+# ... and the byte before it (a token's last byte).
+L_BREAK, L_SOLID, L_WIDE = 1, 2, 4  # \r or \n; ASCII non-space; ends a non-ASCII character
 
 
-def _cut_mask(last: np.ndarray[Any, Any], first: np.ndarray[Any, Any],
-              raw: Callable[[], np.ndarray[Any, Any]],
-              at: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    """Which character-aligned token boundaries are cut positions.
+def _first_class(byte: int) -> int:
+    if byte in (32, 9):
+        return F_BLANK
+    if byte < 0x80:
+        return 0 if _ASCII_SPACE[byte] else F_SOLID
+    return F_WIDE if byte >= 0xC0 else F_CONT
 
-    `last` and `first` are the bytes either side of each boundary (the last byte of the
-    token before, the first of the token after); `at` their byte offsets. Where a character
-    either side is not ASCII, the region's bytes (`raw()`, padded) decide.
-    """
-    blank = (first == 32) | (first == 9)
-    after_break = (last == 10) | (last == 13)
-    cut = np.zeros(len(first), dtype=bool)
-    a = np.flatnonzero(blank)
-    space = _ASCII_SPACE[last[a]]
-    wide = np.flatnonzero(last[a] >= 0x80)
-    if len(wide):
-        space[wide] = _space_before(raw(), at[a[wide]] + _PAD)
-    cut[a] = ~space
-    b = np.flatnonzero(after_break)
-    space = _ASCII_SPACE[first[b]]
-    wide = np.flatnonzero(first[b] >= 0x80)
-    if len(wide):
-        space[wide] = _space_from(raw(), at[b[wide]] + _PAD)
-    cut[b] = ~space
-    return cut
+
+def _last_class(byte: int) -> int:
+    if byte in (10, 13):
+        return L_BREAK
+    if byte < 0x80:
+        return 0 if _ASCII_SPACE[byte] else L_SOLID
+    return L_WIDE
+
+
+FIRST_CLASS = np.array([_first_class(b) for b in range(256)], dtype=np.uint8)
+LAST_CLASS = np.array([_last_class(b) for b in range(256)], dtype=np.uint8)
+NO_CUT, CUT, CUT_UNLESS_SPACE_BEFORE, CUT_UNLESS_SPACE_AFTER = 0, 1, 2, 3
+
+
+def _law(last: int, first: int) -> int:
+    """The cut law at a boundary from its two classes; a non-ASCII neighbour is decided by
+    the text (is it one of str.isspace()'s non-ASCII characters?)."""
+    if first & F_BLANK:
+        if last & L_SOLID:
+            return CUT
+        if last & L_WIDE:
+            return CUT_UNLESS_SPACE_BEFORE
+    if last & L_BREAK:
+        if first & F_SOLID:
+            return CUT
+        if first & F_WIDE:
+            return CUT_UNLESS_SPACE_AFTER
+    return NO_CUT
+
+
+# Indexed by (last class << 4) | first class.
+LAW = np.array([_law(k >> 4, k & 15) for k in range(128)], dtype=np.uint8)
+
+
+def _cuts(law: np.ndarray[Any, Any], raw: Callable[[], np.ndarray[Any, Any]],
+          at: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """Indexes of the boundaries that are cut positions, given each one's `LAW` code and byte
+    offset (`at`); a boundary next to a non-ASCII character reads the text's bytes (`raw()`,
+    padded) to know whether that character is a space."""
+    found = np.flatnonzero(law)
+    codes = law[found]
+    unsure = np.flatnonzero(codes != CUT)
+    if len(unsure) == 0:
+        return found
+    keep = np.ones(len(found), dtype=bool)
+    for code, space in ((CUT_UNLESS_SPACE_BEFORE, _space_before),
+                        (CUT_UNLESS_SPACE_AFTER, _space_from)):
+        which = unsure[codes[unsure] == code]
+        if len(which):
+            keep[which] = ~space(raw(), at[found[which]] + _PAD)
+    return found[keep]
 
 
 def _view(values: np.ndarray[Any, Any]) -> memoryview:
@@ -304,7 +365,7 @@ class Cl100kMeasure(IndexedMeasure):
     def __init__(self, tokenizer: Cl100kTokenizer, text: str, lo: int, hi: int) -> None:
         self._span_count = tokenizer.span_count
         region = text[lo:hi]
-        vocab = tokenizer.vocabulary
+        tables = tokenizer.tables
         if tokenizer.fast_encode is not None:
             # array('I') reads the list fastest; numpy then shares its buffer.
             tokens = np.frombuffer(array("I", tokenizer.fast_encode(region)), dtype=np.uint32)
@@ -314,10 +375,16 @@ class Cl100kMeasure(IndexedMeasure):
         # 32-bit offsets and counts halve the memory traffic wherever they fit.
         fits = 4 * len(region) + lo < _INT32_LIMIT and hi < _INT32_LIMIT
         dt: Any = np.int32 if fits else np.int64
+        pos: np.ndarray[Any, Any] = np.empty(n + 1, dtype=dt)
+        pos[0] = 0
         # Byte offset where each token ends; the last is the region's length in bytes.
-        ends = np.cumsum(vocab.lengths[tokens], dtype=dt)
-        last = vocab.last[tokens[:-1]]  # the bytes either side of each inner boundary
-        first = vocab.first[tokens[1:]]
+        ends = pos[1:]
+        np.cumsum(tables.lengths[tokens], dtype=dt, out=ends)
+        # Each inner boundary's cut-law code, from the classes of the bytes either side.
+        first = tables.first_class[tokens[1:]]
+        law = tables.last_class[tokens[:-1]]
+        law |= first
+        law = LAW[law]
         padded: list[np.ndarray[Any, Any]] = []
 
         def raw() -> np.ndarray[Any, Any]:
@@ -326,30 +393,26 @@ class Cl100kMeasure(IndexedMeasure):
                 padded.append(np.frombuffer(data, dtype=np.uint8))
             return padded[0]
 
-        pos: np.ndarray[Any, Any]
         cnt: Sequence[int]
         if region.isascii():  # bytes are characters, every token boundary is one
-            pos = np.empty(n + 1, dtype=dt)
-            pos[0] = 0
-            pos[1:] = ends
             cnt = range(n + 1)
-            cut = np.flatnonzero(_cut_mask(last, first, raw, ends[:-1])) + 1  # into pos, cnt
+            cut = _cuts(law, raw, ends[:-1]) + 1  # into pos and cnt
             cut_cnt = cut
         else:
             # A token may end inside a multi-byte character: not a usable boundary.
-            inner = np.flatnonzero(~_IS_CONTINUATION[first])
-            chars = ends - np.cumsum(vocab.continuation[tokens], dtype=dt)
+            inner = np.flatnonzero((first & F_CONT) == 0)
+            boundary = ends[inner]
+            ends -= np.cumsum(tables.continuation[tokens], dtype=dt)  # now in characters
             pos = np.empty(len(inner) + 2, dtype=dt)
             pos[0], pos[-1] = 0, len(region)
-            pos[1:-1] = chars[inner]
+            pos[1:-1] = ends[inner]
             counts = np.empty(len(inner) + 2, dtype=dt)
             counts[0], counts[-1] = 0, n
             counts[1:-1] = inner + 1
             cnt = _view(counts)
-            mask = _cut_mask(last[inner], first[inner], raw, ends[inner])
-            cut = np.flatnonzero(mask) + 1
+            cut = _cuts(law[inner], raw, boundary) + 1
             cut_cnt = counts[cut]
-        del tokens, ends, last, first
+        del tokens, ends, law, first
         pos += lo
         # Every cut position is a piece boundary, hence a token boundary: check only those.
         cuts = np.empty(len(cut) + 2, dtype=dt)
