@@ -372,6 +372,22 @@ def test_recommend(guide: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert f"--strategy {data['strategy']}" in out
 
 
+def test_recommend_sizes_chunks_to_the_named_embedding_model(
+    guide: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sizes = {}
+    for extra in ([], ["--embedding-model", "text-embedding-3-small"],
+                  ["--embedding-max-tokens", "64"]):
+        assert main(["recommend", str(guide), "--json", *extra]) == 0
+        sizes[tuple(extra)] = json.loads(capsys.readouterr().out)["params"]["chunk_size"]
+    # Unnamed: all-MiniLM-L6-v2, which reads 256 word pieces, so about 200 cl100k tokens.
+    assert sizes[()] <= 204
+    assert sizes[("--embedding-model", "text-embedding-3-small")] >= sizes[()]
+    assert sizes[("--embedding-max-tokens", "64")] < 64
+    assert main(["recommend", str(guide), "--embedding-max-tokens", "3"]) == 2
+    assert "--embedding-max-tokens must be 16 to 1000000" in capsys.readouterr().err
+
+
 def test_recommend_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["recommend", str(tmp_path / "nope.md")]) == 1
     assert capsys.readouterr().err.count("\n") == 1
@@ -406,6 +422,29 @@ def test_compare_table(prose: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "mid-sent" in out and "recommended:" in out
     assert sum(1 for line in out.splitlines() if line.lstrip("* ").startswith(
         ("character", "recursive"))) == 2
+
+
+def test_compare_reports_a_failing_configuration_in_its_row(
+    prose: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An embedding endpoint on a closed port fails while chunking; recursive still compares.
+    failing = ["--param", "semantic.embedding_url=http://127.0.0.1:9/v1",
+               "--param", "semantic.embedding_api_model=m"]
+    args = ["compare", str(prose), "--strategy", "recursive", "--strategy", "semantic",
+            *failing]
+    assert main([*args, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    recursive, semantic = data["results"]
+    assert recursive["error"] is None and recursive["metrics"]["chunk_count"] > 0
+    assert semantic["metrics"] is None and "127.0.0.1:9" in semantic["error"]
+    assert data["recommendation"]["index"] == 0
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "semantic failed: cannot reach embedding endpoint" in out
+    # Every configuration failing is an error, on one line.
+    assert main(["compare", str(prose), "--strategy", "semantic", "--strategy", "semantic",
+                 *failing]) == 1
+    assert capsys.readouterr().err.count("\n") == 1
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,12 @@ from typing import Any
 
 from chunkyard.chunking.recommend import recommend
 from chunkyard.cli.common import UsageError, dump_json, params_for, parse_params
-from chunkyard.core.compare import ComparisonResult, compare, pick_recommendation
+from chunkyard.core.compare import (
+    ComparisonFailure,
+    ComparisonResult,
+    compare,
+    pick_recommendation,
+)
 from chunkyard.core.registry import list_strategies, strategy_class
 from chunkyard.extract import extract_file
 
@@ -33,6 +38,11 @@ def add_parsers(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None
         "parameters and the reason.",
     )
     p.add_argument("file", metavar="FILE")
+    p.add_argument("--embedding-model", metavar="NAME",
+                   help="the model the chunks will be embedded with (e.g. all-MiniLM-L6-v2, "
+                   "text-embedding-3-small): chunks are sized to what it reads")
+    p.add_argument("--embedding-max-tokens", type=int, metavar="N",
+                   help="or the input limit of that model, in its tokens")
     p.add_argument("--json", action="store_true", help="print {strategy, params, reason}")
     p.set_defaults(handler=run_recommend)
 
@@ -76,8 +86,12 @@ def run_strategies(args: argparse.Namespace) -> int:
 
 
 def run_recommend(args: argparse.Namespace) -> int:
+    limit = args.embedding_max_tokens
+    if limit is not None and not 16 <= limit <= 1_000_000:
+        raise UsageError(f"--embedding-max-tokens must be 16 to 1000000, got {limit}")
     doc = extract_file(args.file)
-    rec = recommend(args.file, doc.text)
+    rec = recommend(args.file, doc.text, embedding_model=args.embedding_model,
+                    embedding_max_tokens=limit)
     if args.json:
         dump_json(rec.to_dict(), sys.stdout)
         return 0
@@ -107,10 +121,13 @@ def run_compare(args: argparse.Namespace) -> int:
         strategy_class(name)  # an unknown name fails before the file is read
     configs = [{"strategy": n, "params": params_for(n, parsed)} for n in names]
     doc = extract_file(args.file)
-    results = compare(doc, configs, max_chunks=args.max_chunks if args.json else 0)
+    # A configuration that fails while chunking is reported in its row, as the API does; only
+    # when every one fails is it an error.
+    results = compare(doc, configs, max_chunks=args.max_chunks if args.json else 0,
+                      keep_going=True)
     pick = pick_recommendation(results)
     if args.json:
-        dump_json({"results": [r.to_dict() for r in results],
+        dump_json({"results": [_result_dict(r) for r in results],
                    "recommendation": pick.to_dict()}, sys.stdout)
         return 0
     _print_table(results, pick.index)
@@ -119,11 +136,22 @@ def run_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_table(results: list[ComparisonResult], best: int) -> None:
+def _result_dict(result: ComparisonResult | ComparisonFailure) -> dict[str, Any]:
+    if isinstance(result, ComparisonFailure):
+        return result.to_dict()
+    return {**result.to_dict(), "error": None}
+
+
+def _print_table(results: list[ComparisonResult | ComparisonFailure], best: int) -> None:
     header = ("strategy", "size", "chunks", "mean", "min", "max", "p95", "small", "mid-sent",
               "ms")
     rows = []
+    failures = []
     for i, r in enumerate(results):
+        if isinstance(r, ComparisonFailure):
+            failures.append(f"{r.strategy} failed: {r.error}")
+            rows.append(("  " + r.strategy, str(r.chunk_size), "failed", *[""] * 7))
+            continue
         m = r.metrics
         rows.append((
             ("* " if i == best else "  ") + r.strategy, str(r.chunk_size), str(m.chunk_count),
@@ -136,3 +164,5 @@ def _print_table(results: list[ComparisonResult], best: int) -> None:
         cells = [row[0].ljust(widths[0])] + [v.rjust(w) for v, w in zip(row[1:], widths[1:],
                                                                            strict=True)]
         print("  ".join(cells).rstrip())
+    for line in failures:
+        print(line)
