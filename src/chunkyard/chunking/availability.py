@@ -28,7 +28,7 @@ def tokenizer_choices() -> list[Choice]:
     choices = [Choice(name, f"built in: {name}") for name in BUILTIN]
     hf = None if importable("tokenizers") else Problem(
         "Hugging Face tokenizer files cannot be read on this server",
-        "missing Python package: tokenizers; pip install 'chunkyard[hf]'",
+        "missing Python package: tokenizers; pip install tokenizers",
     )
     choices.append(Choice("hf:PATH", "a Hugging Face tokenizer.json on the server (admins)", hf))
     return choices

@@ -15,7 +15,8 @@ class HuggingFaceTokenizer(Tokenizer):
             from tokenizers import Tokenizer as HFTokenizer
         except ImportError as exc:
             raise ChunkingError(
-                "the hf: tokenizer needs the 'tokenizers' package: pip install 'chunkyard[hf]'"
+                "the hf: tokenizer needs the 'tokenizers' package (a chunkyard dependency): "
+                "pip install tokenizers"
             ) from exc
         try:
             self._tok: Any = HFTokenizer.from_file(path)
