@@ -8,14 +8,16 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from chunkyard.chunking.schemas import ChunkConfig
+from chunkyard.kit.names import unsafe_character
 
 
 def _clean_name(value: str) -> str:
     value = value.strip()
     if not value:
         raise ValueError("must not be blank")
-    if any(ord(c) < 32 for c in value):
-        raise ValueError("must not contain control characters")
+    bad = unsafe_character(value)
+    if bad is not None:
+        raise ValueError(f"must not contain control, separator or bidi characters ({bad})")
     return value
 
 

@@ -34,6 +34,7 @@ from chunkyard.kit.errors import (
     UnsupportedMediaType,
 )
 from chunkyard.kit.ids import owned_row
+from chunkyard.kit.names import unsafe_character
 from chunkyard.storage.models import Collection, Document, DocumentStatus
 from chunkyard.storage.repositories import Keyset
 from chunkyard.storage.repositories import delete_document as storage_delete_document
@@ -86,9 +87,10 @@ def clean_filename(raw: str | None) -> str:
     name = (raw or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
     if not name or name in (".", ".."):
         raise Invalid("files: every file needs a name", code="invalid_filename")
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):
-        raise Invalid(f"files: {name!r}: the name has control characters",
-                      code="invalid_filename")
+    bad = unsafe_character(name)
+    if bad is not None:
+        raise Invalid(f"files: {name!r}: the name has a control, separator or bidi character "
+                      f"({bad})", code="invalid_filename")
     if len(name) > MAX_FILENAME:
         raise Invalid(f"files: a name is longer than {MAX_FILENAME} characters",
                       code="invalid_filename")
