@@ -18,6 +18,8 @@ PUBLISHED_DEVELOPMENT_SECRET = "chunkyard-development-secret-change-me"
 SQLITE_FILENAME = "chunkyard.db"
 # A production secret shorter than this is guessable (HS256 wants at least 256 bits).
 MIN_SECRET_KEY_CHARS = 32
+# Room for a multipart body's boundaries and part headers beside its files' bytes.
+MULTIPART_FRAMING_BYTES = 1024 * 1024
 
 
 def default_data_dir() -> Path:
@@ -86,6 +88,19 @@ class Settings(BaseSettings):
     job_part_documents: int = Field(default=25, ge=1)
     job_part_bytes: int = Field(default=2_000_000, ge=1)
 
+    # -- per-user limits (see chunkyard/limits; each refusal is a 429 with Retry-After) -----
+    # Operations a user may have pending or running at once; one more is refused at once.
+    max_active_operations_per_user: int = Field(default=3, ge=1)
+    # Bytes of uploaded files a user may keep (the sum of their documents' sizes).
+    max_storage_bytes_per_user: int = Field(default=1024 * 1024 * 1024, ge=1)
+    # Previews and compares (together) a user may ask for in any 60 seconds.
+    max_previews_per_minute: int = Field(default=60, ge=1)
+    # Bytes of cached preview results a user may hold (the oldest are dropped first).
+    max_preview_cache_bytes_per_user: int = Field(default=16 * 1024 * 1024, ge=1)
+    # The largest request body (bytes). Unset: one file of `max_upload_bytes` and its
+    # multipart framing (`max_upload_bytes` + 1 MiB), so the per-file limit is reachable.
+    max_request_bytes: int | None = Field(default=None, ge=1)
+
     @model_validator(mode="after")
     def _check_secret(self) -> Settings:
         value = None if self.secret_key is None else self.secret_key.get_secret_value()
@@ -113,6 +128,22 @@ class Settings(BaseSettings):
                 "CHUNKYARD_JOB_SOFT_TIME_LIMIT must be below CHUNKYARD_JOB_TIME_LIMIT"
             )
         return self
+
+    @model_validator(mode="after")
+    def _check_request_limit(self) -> Settings:
+        if self.max_request_bytes is not None and self.max_request_bytes < self.max_upload_bytes:
+            raise ValueError(
+                "CHUNKYARD_MAX_REQUEST_BYTES is below CHUNKYARD_MAX_UPLOAD_BYTES, so a file of "
+                "the per-file limit could never be uploaded; raise it or leave it unset"
+            )
+        return self
+
+    @property
+    def request_body_limit(self) -> int:
+        """The largest request body: `max_request_bytes`, else one largest file and framing."""
+        if self.max_request_bytes is not None:
+            return self.max_request_bytes
+        return self.max_upload_bytes + MULTIPART_FRAMING_BYTES
 
     @property
     def celery_broker_url(self) -> str | None:
