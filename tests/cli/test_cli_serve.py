@@ -257,3 +257,44 @@ def test_no_admin_when_a_user_exists(migrated: Settings) -> None:
     assert asyncio.run(ensure_first_user(migrated)) is None
     # No admin was made: the name is still free.
     cli_create_user(migrated, FIRST_USERNAME, "correct horse battery", admin=True)
+
+
+def _children(pid: int) -> list[int]:
+    """Every process whose parent is `pid` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_a_killed_server_leaves_no_chunking_process_behind(tmp_path: Path) -> None:
+    # kill -9 gives the server no chance to stop its pool: the workers (and multiprocessing's
+    # resource tracker, which waits for them) must notice and end on their own.
+    with serving(tmp_path, tmp_path / "data", "killed") as server:
+        deadline = time.monotonic() + START_TIMEOUT
+        children: list[int] = []
+        while time.monotonic() < deadline and len(children) < 2:
+            children = _children(server.proc.pid)
+            time.sleep(0.1)
+        assert len(children) >= 2, "the chunking pool did not start"
+        server.proc.send_signal(signal.SIGKILL)
+        server.proc.wait(timeout=STOP_TIMEOUT)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(_alive(p) for p in children):
+            time.sleep(0.1)
+        left = {p: Path(f"/proc/{p}/cmdline").read_bytes()[:120] for p in children if _alive(p)}
+        assert not left

@@ -52,10 +52,25 @@ def cpu_count() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _init_worker() -> None:
-    """In each worker process: leave Ctrl-C to the server (which stops the pool), and load
-    the tokenizer and the chunking code before the first real preview."""
+# How often a worker checks that the server that started it is still alive.
+PARENT_CHECK_SECONDS = 0.5
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End this worker once its server is gone (killed with SIGKILL, it cannot stop the pool):
+    an orphan would hold its memory, and the resource tracker that waits for it, forever."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_SECONDS)
+    os._exit(0)
+
+
+def _init_worker(server: int) -> None:
+    """In each worker process: leave Ctrl-C to the server (which stops the pool), end with the
+    server (`server`, its pid: it may die before this runs) however it ends, and load the
+    tokenizer and the chunking code before the first real preview."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with_parent, args=(server,), daemon=True,
+                     name="chunkyard-parent-watch").start()
     try:
         run_preview("Warm up. The tokenizer loads once per process.", None, "recursive", {})
     except Exception:  # the preview that needs it will say what is wrong
@@ -122,6 +137,7 @@ class ChunkingPool:
                 max_workers=self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_worker,
+                initargs=(os.getpid(),),
             )
             # One task per worker: each finds no idle worker and starts one more.
             warm = [executor.submit(_ready) for _ in range(self.workers)]
