@@ -144,6 +144,10 @@ def test_refused_handshakes_answer_like_http(
     denial = refused(api, operation_id, headers)
     assert denial.status_code == status
     assert denial.json() == {"error": code, "detail": denial.json()["detail"]}
+    # The refusal is an HTTP response like any other: it carries the security headers.
+    assert "script-src 'self'" in denial.headers["content-security-policy"]
+    assert denial.headers["x-content-type-options"] == "nosniff"
+    assert denial.headers["x-frame-options"] == "DENY"
     assert refused(api, operation_id, {"Authorization": "Token abc"}).status_code == 401
 
 

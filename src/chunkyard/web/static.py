@@ -238,14 +238,15 @@ def docs_policy(html: str, host: str | None) -> str:
 
 
 class SecurityHeadersMiddleware:
-    """CSP, nosniff, no framing and a same-origin referrer on every HTTP response."""
+    """CSP, nosniff, no framing and a same-origin referrer on every HTTP response, the HTTP
+    response that refuses a WebSocket included."""
 
     def __init__(self, app: ASGIApp, docs_paths: Iterable[str] = ()) -> None:
         self.app = app
         self.docs_paths = frozenset(docs_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         host = None
@@ -253,13 +254,13 @@ class SecurityHeadersMiddleware:
             if name == b"host":
                 host = value.decode("latin-1")
                 break
-        if scope.get("path") in self.docs_paths:
+        if scope["type"] == "http" and scope.get("path") in self.docs_paths:
             await self._docs(scope, receive, send, host)
             return
         policy = content_security_policy(host)
 
         async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
+            if message["type"] in ("http.response.start", "websocket.http.response.start"):
                 _add_headers(message, policy)
             await send(message)
 
