@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, BackgroundTasks, status
 
 from chunkyard.auth.dependencies import CurrentUser
-from chunkyard.kit.deps import SessionDep
+from chunkyard.kit.deps import SessionDep, SettingsDep
 from chunkyard.kit.errors import ERROR_RESPONSES
 from chunkyard.kit.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
 from chunkyard.operations import service
@@ -19,6 +19,10 @@ router = APIRouter(tags=["operations"], responses=ERROR_RESPONSES)
 
 _CONFLICT: dict[int | str, dict[str, Any]] = {
     409: ERROR_RESPONSES[400] | {"description": "An operation is already pending or running"},
+    429: ERROR_RESPONSES[400] | {
+        "description": "The user has the most operations pending or running at once "
+        "(`Retry-After` says when to try again)"
+    },
 }
 
 
@@ -34,11 +38,15 @@ async def start_operation(
     background: BackgroundTasks,
     session: SessionDep,
     user: CurrentUser,
+    settings: SettingsDep,
     body: OperationCreate | None = None,
 ) -> OperationOut:
-    """Chunk every (or the given) document; unchanged documents are skipped. Poll the result."""
+    """Chunk every (or the given) document; unchanged documents are skipped. Poll the result.
+    A user has at most `CHUNKYARD_MAX_ACTIVE_OPERATIONS_PER_USER` pending or running: one
+    more is refused with 429 at once."""
     operation = await service.create_operation(
-        session, user, collection_id, body or OperationCreate()
+        session, user, collection_id, body or OperationCreate(),
+        max_active=settings.max_active_operations_per_user,
     )
     # Background tasks run after the session dependency has committed: enqueue after commit.
     background.add_task(queue.start, operation.id)

@@ -18,6 +18,7 @@ from chunkyard.chunking.service import validate_config
 from chunkyard.collections.service import get_collection
 from chunkyard.kit.errors import Conflict, NotFound
 from chunkyard.kit.ids import owned_row
+from chunkyard.limits.quota import reserve_operation
 from chunkyard.operations.schemas import OperationCreate, OperationOut
 from chunkyard.storage.models import Collection, Document, Operation, OperationStatus, utcnow
 from chunkyard.storage.repositories import Keyset
@@ -39,10 +40,15 @@ async def get_operation(session: AsyncSession, owner: Principal, operation_id: s
 
 
 async def create_operation(
-    session: AsyncSession, owner: Principal, collection_id: str, body: OperationCreate
+    session: AsyncSession, owner: Principal, collection_id: str, body: OperationCreate,
+    *, max_active: int,
 ) -> Operation:
-    """A pending operation over the collection's (or the given) documents."""
+    """A pending operation over the collection's (or the given) documents; 429 when the
+    owner already has `max_active` pending or running (counted under the owner's lock, held
+    until this transaction ends, so concurrent starts cannot both pass)."""
     collection = await get_collection(session, owner, collection_id)
+    # The owner's lock first, then the collection's (always in this order).
+    await reserve_operation(session, owner.id, max_active)
     # Serialises concurrent starts on one collection (PostgreSQL; SQLite writers already hold
     # the database's write lock), so the "one active operation" check below cannot race.
     await session.execute(
