@@ -27,6 +27,7 @@ from worker_helpers import (
 
 import dbsupport
 from chunkyard.api.app import create_app
+from chunkyard.documents.chunking import ChunkedFile
 from chunkyard.operations.parts import split
 from chunkyard.storage.models import Document
 
@@ -92,7 +93,8 @@ def test_embedded_jobs_chunk_in_the_apps_chunking_processes(
 
         async def recording(fn: Any, *args: Any) -> Any:
             result = await run(fn, *args)
-            ran.append((fn.__name__, len(result) if isinstance(result, list) else -1))
+            ran.append((fn.__name__,
+                        len(result.chunks) if isinstance(result, ChunkedFile) else -1))
             return result
 
         pool.run = recording

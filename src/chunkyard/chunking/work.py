@@ -64,7 +64,8 @@ def run_preview(
     started = time.perf_counter()
     chunks = list(built.chunks(doc))
     elapsed_ms = (time.perf_counter() - started) * 1000.0
-    return PreviewResult(chunks, measure(text, chunks, built.params.chunk_size,
+    # Measured against the safe text the chunks index (the same length as `text`).
+    return PreviewResult(chunks, measure(doc.text, chunks, built.params.chunk_size,
                                          elapsed_ms).to_dict())
 
 

@@ -33,7 +33,8 @@ class Document:
     """Extracted text plus the structure the extractor could see.
 
     `kind` is one of "text", "markdown", "code", "html", "pdf", "docx"; `language` is set for code.
-    Offsets in `headings` and `pages` index `text`.
+    Offsets in `headings` and `pages` index `text`. `warnings` are sentences about what the
+    extractor changed (characters that cannot be stored, replaced).
     """
 
     text: str
@@ -42,6 +43,7 @@ class Document:
     language: str | None = None
     headings: list[Heading] = field(default_factory=list)
     pages: list[PageSpan] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)

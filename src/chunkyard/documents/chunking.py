@@ -7,6 +7,7 @@ worker thread or in the app's chunking processes.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from chunkyard.core.pipeline import iter_chunks
@@ -20,6 +21,15 @@ def chunk_document(document: Document, config: dict[str, Any]) -> list[Chunk]:
                             dict(config.get("params") or {})))
 
 
-def chunk_file(source: StoredFile, config: dict[str, Any]) -> list[Chunk]:
+@dataclass(slots=True)
+class ChunkedFile:
+    """A stored file's chunks, and the warnings of its extraction (characters replaced)."""
+
+    chunks: list[Chunk]
+    warnings: list[str] = field(default_factory=list)
+
+
+def chunk_file(source: StoredFile, config: dict[str, Any]) -> ChunkedFile:
     """Load and chunk one stored file (what a job stores for a document)."""
-    return chunk_document(load_document(source), config)
+    document = load_document(source)
+    return ChunkedFile(chunk_document(document, config), list(document.warnings))

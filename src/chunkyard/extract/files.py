@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import PurePath
 
-from chunkyard.core.types import Document
+from chunkyard.core.types import Document, Heading
 from chunkyard.extract.detect import binary_type, detect_kind
 from chunkyard.extract.errors import ExtractionError
+from chunkyard.extract.safe_text import make_safe, safe_string
 
 SUPPORTED = "text, markdown, source code, HTML, PDF or DOCX"
 
@@ -42,6 +43,19 @@ def _read(path: str) -> bytes:
 
 
 def _extract(data: bytes, filename: str, label: str) -> Document:
+    """The document of `data`, made safe (`safe_text.make_safe`): whatever an extractor
+    gives, its text can be tokenized and stored, with the same offsets."""
+    document = _extract_kind(data, filename, label)
+    text, warnings = make_safe(document.text)
+    if warnings:
+        document.text = text
+        document.warnings.extend(warnings)
+        document.headings = [Heading(h.start, h.level, safe_string(h.title))
+                             for h in document.headings]
+    return document
+
+
+def _extract_kind(data: bytes, filename: str, label: str) -> Document:
     kind = detect_kind(filename, data)
     if kind == "binary":
         what = binary_type(data) or "binary data"

@@ -69,6 +69,22 @@ HEADINGS = {f"h{level}": level for level in range(1, 7)}
 
 # HTML treats these labels as windows-1252 (the WHATWG encoding standard).
 _CP1252_ALIASES = frozenset({"ascii", "us-ascii", "iso-8859-1", "iso8859-1", "latin1", "latin-1"})
+# The only codecs a `<meta charset>` may pick: Python's codecs for the encodings of the WHATWG
+# encoding standard, each of which decodes bytes to text. A declared label is looked up and
+# kept only when it names one of these, so codecs that decode escapes or transforms
+# (`unicode_escape`, `raw_unicode_escape`, `utf-7`, `punycode`, `idna`, `rot13`, `hex`, ...)
+# are never used: they put lone surrogates and NUL into the text. A label naming any other
+# codec is ignored (the document is read as UTF-8), as HTML ignores a label it does not know.
+_DECLARABLE_CODECS = frozenset(
+    {"utf-8", "cp866", "koi8-r", "koi8-u", "mac-roman", "mac-cyrillic", "cp874", "tis-620",
+     "gbk", "gb2312", "gb18030", "big5", "big5hkscs", "cp950", "euc_jp", "iso2022_jp",
+     "shift_jis", "cp932", "euc_kr", "cp949"}
+    | {f"iso8859-{n}" for n in (2, 3, 4, 5, 6, 7, 8, 10, 13, 14, 15, 16)}
+    | {f"cp{n}" for n in range(1250, 1259)}
+)
+# A `<meta>` can only be read if the bytes are ASCII-compatible; HTML reads a declared UTF-16
+# or UTF-32 as UTF-8.
+_READ_AS_UTF8 = ("utf-16", "utf-32")
 
 
 def decode_html(data: bytes, label: str) -> str:
@@ -102,9 +118,16 @@ def _declared_charset(head: bytes) -> str | None:
     if label in _CP1252_ALIASES:
         return "cp1252"
     try:
-        return codecs.lookup(label).name
+        codec = codecs.lookup(label).name
     except LookupError:
         return None
+    if codec in _DECLARABLE_CODECS:
+        return codec
+    if codec in ("ascii", "iso8859-1"):
+        return "cp1252"
+    if codec.startswith(_READ_AS_UTF8):
+        return "utf-8"
+    return None  # not a text encoding of the web: ignored
 
 
 # Why not html.parser.HTMLParser: on CPython 3.11 it is quadratic on unterminated markup

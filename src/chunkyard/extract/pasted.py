@@ -12,6 +12,7 @@ from chunkyard.core.markdown_blocks import markdown_headings
 from chunkyard.core.pipeline import iter_chunks
 from chunkyard.core.types import Chunk, ChunkingError, Document
 from chunkyard.extract.filekinds import language_for, text_kind_for
+from chunkyard.extract.safe_text import make_safe
 
 
 def document_from_text(text: str, filename: str | None = None, *,
@@ -19,18 +20,21 @@ def document_from_text(text: str, filename: str | None = None, *,
     """A Document for raw text: `kind` ("markdown", "code" or "text"), else judged by the name.
 
     The name is read through the one table of file kinds (`filekinds.py`), and the markdown
-    headings come from the same parser as for a stored file.
+    headings come from the same parser as for a stored file. The text is made safe first
+    (`safe_text.make_safe`: NUL and lone surrogates become U+FFFD, lengths kept), as a
+    file's is.
     """
     kind = kind or text_kind_for(filename)
+    if kind not in ("markdown", "code", "text"):
+        raise ChunkingError(f"kind: {kind!r} is not one of markdown, code, text")
+    text, warnings = make_safe(text)
     if kind == "markdown":
         return Document(text=text, kind="markdown", filename=filename,
-                        headings=markdown_headings(text))
+                        headings=markdown_headings(text), warnings=warnings)
     if kind == "code":
         return Document(text=text, kind="code", filename=filename,
-                        language=language_for(filename))
-    if kind != "text":
-        raise ChunkingError(f"kind: {kind!r} is not one of markdown, code, text")
-    return Document(text=text, kind="text", filename=filename)
+                        language=language_for(filename), warnings=warnings)
+    return Document(text=text, kind="text", filename=filename, warnings=warnings)
 
 
 def chunk_text(

@@ -24,8 +24,11 @@ its sessions (short transactions, never a request's). The steps (SQL in `operati
   `store_document_chunks` and the part's and operation's counters are written together. The
   counter updates are conditional on our lease and on the operation running, so once it is
   cancelled, failed or taken over the transaction rolls back, stores nothing, and the job
-  stops. A document that cannot be extracted or chunked (`ChunkingError`, a missing blob) is
-  marked failed with its reason. After each commit, the operation's state from the counter
+  stops. A document that cannot be extracted, chunked or stored fails alone, with a sentence
+  (`policy.document_error`; never SQL or a traceback): any error of its own, `ChunkingError`,
+  a missing blob or a bug alike; only a transient error (and what `reraise` picks) goes on
+  to the part. A document whose text was made safe (`extract/safe_text.py`) is chunked and
+  keeps the warning in its `error`. After each commit, the operation's state from the counter
   update's `RETURNING` goes to the progress bus.
 - the end: the part completes, and the part that finishes last completes the operation
   (under the operation's row lock). An error for which `reraise(exc)` is true (the tasks'
@@ -47,14 +50,14 @@ import anyio
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from chunkyard.core.types import Chunk, ChunkingError
+from chunkyard.documents.chunking import ChunkedFile
 from chunkyard.documents.chunking import chunk_file as _chunk_file
 from chunkyard.documents.stored import StoredFile
-from chunkyard.kit.errors import ServiceError
+from chunkyard.extract.safe_text import safe_string
 from chunkyard.operations import parts
 from chunkyard.operations.events import ProgressBus
 from chunkyard.operations.lease import Lease, PartBusy, SessionFactory, new_lease_owner
-from chunkyard.operations.parts import CHUNKER_VERSION, MAX_ERROR_CHARS, Claim, Source
+from chunkyard.operations.parts import CHUNKER_VERSION, Claim, Source
 from chunkyard.settings import Settings
 from chunkyard.storage.dialect import dialect_for
 from chunkyard.storage.engine import create_engine, create_session_factory
@@ -66,7 +69,7 @@ from chunkyard.storage.models import (
     OperationStatus,
 )
 from chunkyard.storage.repositories import DocumentNotFound, store_document_chunks
-from chunkyard.worker.policy import decide
+from chunkyard.worker.policy import decide, describe, document_error
 from chunkyard.worker.transient import is_transient
 
 __all__ = [
@@ -89,13 +92,13 @@ T = TypeVar("T")
 # loop: in a thread in a Celery pool process (which is a process of its own already), in the
 # app's chunking processes in the embedded mode (`runner.pool_chunker`), so that the API's
 # event loop only does I/O while a job runs.
-Chunker = Callable[[StoredFile, dict[str, Any]], Awaitable[list[Chunk]]]
+Chunker = Callable[[StoredFile, dict[str, Any]], Awaitable[ChunkedFile]]
 
 
 def thread_chunker(limiter: anyio.CapacityLimiter | None = None) -> Chunker:
     """Chunk in a worker thread of this process (bounded by `limiter`)."""
 
-    async def chunk(source: StoredFile, config: dict[str, Any]) -> list[Chunk]:
+    async def chunk(source: StoredFile, config: dict[str, Any]) -> ChunkedFile:
         return await anyio.to_thread.run_sync(_chunk_file, source, config, limiter=limiter)
 
     return chunk
@@ -288,9 +291,8 @@ class _PartJob:
                     raise
                 logger.exception("operation %s failed (part %d)", claim.operation_id,
                                  claim.number)
-                await parts.fail_part(self.factory, self.lease.part_id,
-                                      f"{type(exc).__name__}: {exc}", self.lease.owner,
-                                      self.bus)
+                await parts.fail_part(self.factory, self.lease.part_id, describe(exc),
+                                      self.lease.owner, self.bus)
         except BaseException:
             # Retried, timed out or stopped: let the next delivery take over without waiting
             # for the lease to expire (if the database is reachable, else it expires).
@@ -326,26 +328,54 @@ class _PartJob:
         try:
             stored = StoredFile(source.id, self.settings.data_dir / source.storage_path,
                                 source.filename, source.content_sha256)
-            chunks = await self.chunker(stored, claim.config)
-        except (ChunkingError, ServiceError) as exc:
-            await dialect_for(session).begin_write(session)
-            await session.execute(
-                update(Document)
-                .where(Document.id == source.id)
-                .values(status=DocumentStatus.FAILED, error=_reason(exc))
-                .execution_options(synchronize_session=False)
-            )
-            return await self._count(session, claim, failed=1)
+            result = await self.chunker(stored, claim.config)
+        except Exception as exc:
+            if self._goes_on(exc):
+                raise
+            return await self._fail_document(session, claim, source, document_error(exc))
         try:
             await store_document_chunks(
-                session, source.id, chunks, config_id=claim.config_id,
+                session, source.id, result.chunks, config_id=claim.config_id,
                 config_hash=claim.config_hash, chunker_version=CHUNKER_VERSION,
                 content_sha256=source.content_sha256, operation_id=claim.operation_id,
             )
+            if result.warnings:
+                await session.execute(
+                    update(Document)
+                    .where(Document.id == source.id)
+                    .values(error=" ".join(f"Warning: {w}." for w in result.warnings))
+                    .execution_options(synchronize_session=False)
+                )
         except DocumentNotFound:
             await session.rollback()
             return await self._count(session, claim, failed=1)
-        return await self._count(session, claim, done=1, chunks=len(chunks))
+        except Exception as exc:
+            if self._goes_on(exc):
+                raise
+            await session.rollback()
+            return await self._fail_document(
+                session, claim, source, document_error(exc, storing=True))
+        return await self._count(session, claim, done=1, chunks=len(result.chunks))
+
+    def _goes_on(self, exc: Exception) -> bool:
+        """Whether an error inside one document is the part's (transient, or what `reraise`
+        picks), not the document's own."""
+        return is_transient(exc) or (self.reraise is not None and self.reraise(exc))
+
+    async def _fail_document(
+        self, session: AsyncSession, claim: Claim, source: Source, reason: str
+    ) -> bool:
+        """Mark the document failed with `reason` and count it, in its own transaction."""
+        logger.warning("operation %s: document %s (%s) failed: %s", claim.operation_id,
+                       source.id, source.filename, reason)
+        await dialect_for(session).begin_write(session)
+        await session.execute(
+            update(Document)
+            .where(Document.id == source.id)
+            .values(status=DocumentStatus.FAILED, error=safe_string(reason))
+            .execution_options(synchronize_session=False)
+        )
+        return await self._count(session, claim, failed=1)
 
     async def _count(
         self, session: AsyncSession, claim: Claim, *, done: int = 0, failed: int = 0,
@@ -371,9 +401,3 @@ class _PartJob:
                 .where(OperationPart.id == self.lease.part_id)
             )
         return str(status) if status is not None else "missing"
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, ServiceError):  # load_document's: names the document and the cause
-        return exc.detail[:MAX_ERROR_CHARS]
-    return (str(exc) or type(exc).__name__)[:MAX_ERROR_CHARS]

@@ -33,8 +33,8 @@ import anyio
 from sqlalchemy import select
 
 from chunkyard.chunking.pool import ChunkingPool
-from chunkyard.core.types import Chunk, ChunkingError
-from chunkyard.documents.chunking import chunk_file
+from chunkyard.core.types import ChunkingError
+from chunkyard.documents.chunking import ChunkedFile, chunk_file
 from chunkyard.documents.stored import StoredFile
 from chunkyard.kit.errors import Unavailable
 from chunkyard.operations.events import ProgressBus
@@ -91,7 +91,7 @@ def pool_chunker(pool: ChunkingPool) -> Chunker:
     mode's event loop only does I/O while a job runs. A document whose chunking kills the
     worker twice (out of memory, a crash) fails alone, with that reason."""
 
-    async def chunk(source: StoredFile, config: dict[str, Any]) -> list[Chunk]:
+    async def chunk(source: StoredFile, config: dict[str, Any]) -> ChunkedFile:
         try:
             return await pool.run(chunk_file, source, config)
         except Unavailable:
