@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     queue: str = Field(default="chunkyard", min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")
     # The largest file an upload takes (bytes); a bigger one is refused with 413.
     max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
+    # The longest text one document extracts to (characters), checked while extracting: a
+    # document over it fails alone, saying so (HTML, PDF and DOCX can inflate far past their
+    # file's size).
+    max_extracted_chars: int = Field(default=50_000_000, ge=1)
     # Seconds a Celery task (planning an operation, or one of its parts) may run: past the
     # soft limit its operation is failed with a message saying so; at the hard limit the
     # worker process running it is killed.
