@@ -26,7 +26,7 @@ from chunkyard.documents.router import router as documents_router
 from chunkyard.kit.errors import install_error_handlers
 from chunkyard.operations.router import router as operations_router
 from chunkyard.operations.websocket import router as operations_ws_router
-from chunkyard.settings import Settings, get_settings
+from chunkyard.settings import MULTIPART_FRAMING_BYTES, Settings, get_settings
 from chunkyard.storage.engine import create_engine, create_session_factory
 from chunkyard.storage.prepare import prepare_database
 from chunkyard.worker.mode import ExecutionMode
@@ -34,8 +34,11 @@ from chunkyard.worker.mode import ExecutionMode
 logger = logging.getLogger("chunkyard.api")
 
 API_PREFIX = "/api/v1"
-# Larger bodies are refused with 413 before they are read into memory.
-MAX_REQUEST_BYTES = 32 * 1024 * 1024
+# Larger bodies are refused with 413 before they are read into memory: by default one file
+# of the per-file limit and its multipart framing (`Settings.request_body_limit`).
+MAX_REQUEST_BYTES: int = (
+    Settings.model_fields["max_upload_bytes"].default + MULTIPART_FRAMING_BYTES
+)
 
 
 def create_app(settings: Settings | None = None, *, auto_migrate: bool | None = None) -> FastAPI:
@@ -74,7 +77,7 @@ def create_app(settings: Settings | None = None, *, auto_migrate: bool | None = 
     app.state.settings = settings
     app.state.credential_cache = CredentialCache()
     install_error_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, max_body_size=MAX_REQUEST_BYTES)
+    app.add_middleware(BodyLimitMiddleware, max_body_size=settings.request_body_limit)
     # Outside the body limit, so refused bodies (413) are timed and counted too.
     app.add_middleware(metrics.RequestMetricsMiddleware, metrics=metrics.metrics_for(app))
     # Added last, so it is outermost: every response, even a 413 or 500, carries the id.

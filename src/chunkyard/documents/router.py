@@ -21,6 +21,8 @@ from chunkyard.kit.deps import (
 )
 from chunkyard.kit.errors import ERROR_RESPONSES
 from chunkyard.kit.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery
+from chunkyard.limits.early import QuotaCheckedRoute
+from chunkyard.limits.quota import reserve_storage
 
 router = APIRouter(tags=["documents"], responses=ERROR_RESPONSES)
 
@@ -28,15 +30,12 @@ _UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {
     409: ERROR_RESPONSES[400] | {"description": "Content already in the collection"},
     413: ERROR_RESPONSES[400] | {"description": "A file is over the per-file limit"},
     415: ERROR_RESPONSES[400] | {"description": "A file is not a supported document"},
+    429: ERROR_RESPONSES[400] | {
+        "description": "The upload would pass the user's storage quota"
+    },
 }
 
 
-@router.post(
-    "/collections/{collection_id}/documents",
-    response_model=UploadResponse,
-    status_code=status.HTTP_201_CREATED,
-    responses=_UPLOAD_ERRORS,
-)
 async def upload_documents(
     collection_id: str,
     files: Annotated[list[UploadFile], File(description="One or more files.")],
@@ -44,7 +43,10 @@ async def upload_documents(
     settings: SettingsDep,
     factory: SessionFactoryDep,
 ) -> UploadResponse:
-    """Upload files as pending documents; all or nothing (any refused file stores none)."""
+    """Upload files as pending documents; all or nothing (any refused file stores none).
+    The files count against the user's storage quota
+    (`CHUNKYARD_MAX_STORAGE_BYTES_PER_USER`): an upload that would pass it is refused with 429
+    (before its body is read when its length alone is over)."""
     # The collection is checked first (a 404 costs no copying), the files are spooled and
     # hashed with no transaction open, and only then is the write transaction begun.
     async with transaction(factory, write=False) as session:
@@ -53,9 +55,23 @@ async def upload_documents(
         [(f.filename, f.file) for f in files],
         data_dir=settings.data_dir, limit=settings.max_upload_bytes,
     ) as spooled, transaction(factory, write=True) as session:
+        # Under the user's lock until this transaction commits: concurrent uploads take turns.
+        await reserve_storage(session, user.id, sum(item.size for _, item in spooled),
+                              settings.max_storage_bytes_per_user)
         documents = await service.store_uploads(
             session, user, collection_id, spooled, data_dir=settings.data_dir)
         return UploadResponse(items=[service.document_out(d) for d in documents])
+
+
+router.add_api_route(
+    "/collections/{collection_id}/documents",
+    upload_documents,
+    methods=["POST"],
+    response_model=UploadResponse,
+    status_code=status.HTTP_201_CREATED,
+    responses=_UPLOAD_ERRORS,
+    route_class_override=QuotaCheckedRoute,
+)
 
 
 @router.get("/collections/{collection_id}/documents", response_model=DocumentPage)
