@@ -100,7 +100,7 @@ class Settings(BaseSettings):
     # Previews and compares (together) a user may ask for in any 60 seconds.
     max_previews_per_minute: int = Field(default=60, ge=1)
     # Bytes of cached preview results a user may hold (the oldest are dropped first).
-    max_preview_cache_bytes_per_user: int = Field(default=16 * 1024 * 1024, ge=1)
+    max_preview_cache_bytes_per_user: int = Field(default=8 * 1024 * 1024, ge=1)
     # The largest request body (bytes). Unset: one file of `max_upload_bytes` and its
     # multipart framing (`max_upload_bytes` + 1 MiB), so the per-file limit is reachable.
     max_request_bytes: int | None = Field(default=None, ge=1)
