@@ -104,6 +104,12 @@ class Settings(BaseSettings):
     # The largest request body (bytes). Unset: one file of `max_upload_bytes` and its
     # multipart framing (`max_upload_bytes` + 1 MiB), so the per-file limit is reachable.
     max_request_bytes: int | None = Field(default=None, ge=1)
+    # Login throttling (auth/throttle.py), per account and per client address: this many
+    # failed attempts are free, then each is locked out for `login_backoff_seconds`, doubling
+    # with every further failure up to `login_backoff_max_seconds`.
+    login_free_failures: int = Field(default=5, ge=1)
+    login_backoff_seconds: float = Field(default=1.0, gt=0)
+    login_backoff_max_seconds: float = Field(default=900.0, gt=0)
 
     @model_validator(mode="after")
     def _check_secret(self) -> Settings:
