@@ -9,6 +9,7 @@ pending for as long as the test needs (they are cancelled at the end).
 
 from __future__ import annotations
 
+import statistics
 import time
 import uuid
 from collections.abc import Iterator
@@ -90,13 +91,16 @@ def test_the_third_active_operation_is_accepted_and_the_fourth_refused_at_once(
     third = _start(api, headers)
     assert third.status_code == 202, third.text
     collection = create_collection(api, headers)
-    began = time.perf_counter()
-    fourth = api.client.post(f"{API}/collections/{collection['id']}/operations", json={},
-                             headers=headers)
-    elapsed = time.perf_counter() - began
-    body = assert_error(fourth, 429, "too_many_operations")
-    assert "3" in body["detail"]
-    assert int(fourth.headers["retry-after"]) >= 1
+    times = []
+    for _ in range(5):  # the median of five, so one slow moment of a loaded machine is not it
+        began = time.perf_counter()
+        fourth = api.client.post(f"{API}/collections/{collection['id']}/operations", json={},
+                                 headers=headers)
+        times.append(time.perf_counter() - began)
+        body = assert_error(fourth, 429, "too_many_operations")
+        assert "3" in body["detail"]
+        assert int(fourth.headers["retry-after"]) >= 1
+    elapsed = statistics.median(times)
     assert elapsed < 0.05, f"refused in {elapsed * 1000:.0f} ms"
     # Refused means not created: the collection has no operation, and nothing was queued.
     listed = api.client.get(f"{API}/collections/{collection['id']}/operations",

@@ -8,6 +8,7 @@ through (it was 32 MiB under a 50 MB per-file limit).
 from __future__ import annotations
 
 import secrets
+import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -84,12 +85,16 @@ def test_an_upload_over_the_quota_by_its_length_is_refused_before_its_body_is_re
     headers = user_headers(api)
     collection = create_collection(api, headers)["id"]
     files = [("files", ("big.txt", _file(8 * 1024 * 1024), "text/plain"))]
-    began = time.perf_counter()
-    refused = api.client.post(f"{API}/collections/{collection}/documents", files=files,
-                              headers=headers)
-    elapsed = time.perf_counter() - began
-    assert_error(refused, 429, "storage_quota_exceeded")
-    assert refused.headers["retry-after"]
+    times = []
+    for _ in range(5):  # the median of five, so one slow moment of a loaded machine is not it
+        began = time.perf_counter()
+        refused = api.client.post(f"{API}/collections/{collection}/documents", files=files,
+                                  headers=headers)
+        times.append(time.perf_counter() - began)
+        body = assert_error(refused, 429, "storage_quota_exceeded")
+        assert "bytes long" in body["detail"]  # refused by its length, before its body
+        assert refused.headers["retry-after"]
+    elapsed = statistics.median(times)
     assert elapsed < 0.05, f"refused in {elapsed * 1000:.0f} ms"
     # Still a 401 without credentials, and a 404 for a collection that is not there.
     assert_error(api.client.post(f"{API}/collections/{collection}/documents", files=files),
