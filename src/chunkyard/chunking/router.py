@@ -97,7 +97,8 @@ async def _stored_file(
     connection is held while the document is chunked."""
     async with factory() as session:
         return await stored_file(session, user, document_id, settings.data_dir,
-                                 documents_service.MAX_PREVIEW_CHARS)
+                                 documents_service.MAX_PREVIEW_CHARS,
+                                 settings.max_extracted_chars)
 
 
 _PREVIEW_ERRORS: dict[int | str, dict[str, Any]] = {

@@ -113,7 +113,8 @@ async def get_document_text(
     # A short session of its own: no database connection is held while the file is read.
     async with factory() as session:
         source = await stored_file(session, user, document_id, settings.data_dir,
-                                   service.MAX_PREVIEW_CHARS)
+                                   service.MAX_PREVIEW_CHARS,
+                                   settings.max_extracted_chars)
     document = await anyio.to_thread.run_sync(load_document, source, limiter=limiter)
     return DocumentText(document_id=source.id, filename=source.filename, kind=document.kind,
                         text=document.text, size_chars=len(document.text))

@@ -20,6 +20,7 @@ from chunkyard.core.types import Document
 from chunkyard.documents import blobs
 from chunkyard.documents.service import get_document
 from chunkyard.extract import ExtractionError, extract_bytes
+from chunkyard.extract.errors import DEFAULT_MAX_EXTRACTED_CHARS
 from chunkyard.kit.errors import Conflict, Invalid, PayloadTooLarge
 
 
@@ -27,13 +28,16 @@ from chunkyard.kit.errors import Conflict, Invalid, PayloadTooLarge
 class StoredFile:
     """Where a document's file is, what it is called (its name picks the extractor), its
     content's digest (a preview's cache key) and the longest text the caller takes (None:
-    any; fixed where a request is served, so that a chunking process applies the server's)."""
+    any; fixed where a request is served, so that a chunking process applies the server's).
+    `max_extracted_chars` bounds the extraction itself (`CHUNKYARD_MAX_EXTRACTED_CHARS`,
+    checked while extracting)."""
 
     id: uuid.UUID
     path: Path
     filename: str
     content_sha256: str
     max_chars: int | None = None
+    max_extracted_chars: int = DEFAULT_MAX_EXTRACTED_CHARS
 
 
 async def stored_file(
@@ -42,18 +46,20 @@ async def stored_file(
     document_id: str | uuid.UUID,
     data_dir: Path,
     max_chars: int | None = None,
+    max_extracted_chars: int = DEFAULT_MAX_EXTRACTED_CHARS,
 ) -> StoredFile:
     """The owner's document's file (NotFound for a missing document or someone else's)."""
     document = await get_document(session, owner, str(document_id))
     storage_path = document.storage_path or blobs.relative_blob_path(document.content_sha256)
     return StoredFile(document.id, data_dir / storage_path, document.filename,
-                      document.content_sha256, max_chars)
+                      document.content_sha256, max_chars, max_extracted_chars)
 
 
-def read_document(path: Path, filename: str) -> Document:
+def read_document(path: Path, filename: str,
+                  max_chars: int = DEFAULT_MAX_EXTRACTED_CHARS) -> Document:
     """The extracted text and structure of a stored file; `filename` picks the extractor."""
     data = path.read_bytes()
-    document = extract_bytes(data, filename)
+    document = extract_bytes(data, filename, max_chars=max_chars)
     del data  # only the text is needed from here on
     return document
 
@@ -64,7 +70,7 @@ def load_document(source: StoredFile) -> Document:
     `document_unreadable`), a text over `source.max_chars` PayloadTooLarge (413); each names the
     document."""
     try:
-        document = read_document(source.path, source.filename)
+        document = read_document(source.path, source.filename, source.max_extracted_chars)
     except ExtractionError as exc:
         # The extractor's message names the file already.
         raise Invalid(f"document {source.id}: {exc}", code="extraction_failed") from None

@@ -7,12 +7,30 @@ import zipfile
 from typing import Any
 
 from chunkyard.core.types import Document, Heading
-from chunkyard.extract.errors import ExtractionError, missing_extra
+from chunkyard.extract.errors import (
+    DEFAULT_MAX_EXTRACTED_CHARS,
+    ExtractionError,
+    TextTooLong,
+    missing_extra,
+    too_long,
+)
 
 BLOCK_SEPARATOR = "\n\n"
 CELL_SEPARATOR = " | "
-# python-docx inflates every part of the package in memory; refuse zip bombs up front.
-MAX_UNCOMPRESSED_BYTES = 512 * 1024 * 1024
+# python-docx inflates every part of the package in memory, and its XML tree takes about 20
+# times the XML's size; refuse zip bombs up front, before inflating anything. A package may
+# inflate to `MAX_INFLATE_RATIO` times its file's size (text-heavy documents inflate 5-15x;
+# images are stored, about 1x), plus `INFLATE_ALLOWANCE` for tiny files, and never past
+# `MAX_UNCOMPRESSED_BYTES` (a 199 KB file whose document.xml inflated to 68 MB once took
+# 1.43 GB).
+MAX_INFLATE_RATIO = 30
+INFLATE_ALLOWANCE = 2 * 1024 * 1024
+MAX_UNCOMPRESSED_BYTES = 64 * 1024 * 1024
+
+
+def inflate_limit(size: int) -> int:
+    """The most bytes a DOCX package of `size` bytes may inflate to."""
+    return min(MAX_UNCOMPRESSED_BYTES, MAX_INFLATE_RATIO * size + INFLATE_ALLOWANCE)
 
 
 def _check_package(data: bytes, label: str) -> None:
@@ -24,10 +42,12 @@ def _check_package(data: bytes, label: str) -> None:
         raise ExtractionError(f"{label}: not a valid DOCX file (not a zip package)") from None
     if "word/document.xml" not in names:
         raise ExtractionError(f"{label}: not a valid DOCX file (no word/document.xml)")
-    if total > MAX_UNCOMPRESSED_BYTES:
+    limit = inflate_limit(len(data))
+    if total > limit:
         raise ExtractionError(
-            f"{label}: the DOCX package inflates to {total} bytes, over the limit of "
-            f"{MAX_UNCOMPRESSED_BYTES}"
+            f"{label}: the DOCX package inflates to {total:,} bytes, over the limit of "
+            f"{limit:,} for a file of {len(data):,} bytes (at most {MAX_INFLATE_RATIO} times "
+            f"its size, and never over {MAX_UNCOMPRESSED_BYTES:,})"
         )
 
 
@@ -67,7 +87,8 @@ def _table_text(table: Any) -> str:
     return "\n".join(rows)
 
 
-def extract_docx(data: bytes, filename: str, label: str) -> Document:
+def extract_docx(data: bytes, filename: str, label: str,
+                 max_chars: int = DEFAULT_MAX_EXTRACTED_CHARS) -> Document:
     """Body paragraphs and tables joined by blank lines; heading styles become headings."""
     try:
         import docx
@@ -92,10 +113,14 @@ def extract_docx(data: bytes, filename: str, label: str) -> Document:
                 continue
             if blocks:
                 offset += len(BLOCK_SEPARATOR)
+            if offset + len(block) > max_chars:
+                raise TextTooLong(max_chars)
             if level is not None:
                 headings.append(Heading(offset, level, " ".join(block.split())))
             blocks.append(block)
             offset += len(block)
+    except TextTooLong as exc:
+        raise too_long(label, exc) from None
     except Exception as exc:  # damaged XML, missing parts: never leak a parser traceback
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise ExtractionError(f"{label}: not a readable DOCX file ({reason})") from None

@@ -9,6 +9,30 @@ class ExtractionError(ChunkingError):
     """A file could not be extracted; the one-line message names the file and the reason."""
 
 
+# The longest text a document extracts to by default (`CHUNKYARD_MAX_EXTRACTED_CHARS`).
+DEFAULT_MAX_EXTRACTED_CHARS = 50_000_000
+
+
+class TextTooLong(Exception):
+    """Raised inside an extractor the moment its text passes `limit` characters (caught by
+    the extractor, which raises `too_long` with the file's label)."""
+
+    def __init__(self, limit: int, what: str = "") -> None:
+        super().__init__(limit, what)
+        self.limit = limit
+        self.what = what
+
+
+def too_long(label: str, exc: TextTooLong) -> ExtractionError:
+    """The error for a document whose text passed a bound while being extracted."""
+    if exc.what:
+        return ExtractionError(f"{label}: {exc.what}")
+    return ExtractionError(
+        f"{label}: the extracted text is longer than {exc.limit:,} characters, the limit "
+        "of one document (CHUNKYARD_MAX_EXTRACTED_CHARS)"
+    )
+
+
 # PDF and DOCX parsers are base dependencies; an installation can still lack one (removed,
 # or a broken install). The package that reads each kind, and its import name.
 PARSERS = {"pdf": ("pypdf", "pypdf", "PDF"), "docx": ("python-docx", "docx", "DOCX")}

@@ -6,9 +6,19 @@ import io
 from typing import Any
 
 from chunkyard.core.types import Document, PageSpan
-from chunkyard.extract.errors import ExtractionError, missing_extra
+from chunkyard.extract.errors import (
+    DEFAULT_MAX_EXTRACTED_CHARS,
+    ExtractionError,
+    TextTooLong,
+    missing_extra,
+    too_long,
+)
 
 PAGE_SEPARATOR = "\n\n"
+# The most text one page may hold (a dense page of small print has about 10,000 characters):
+# counted while pypdf reads the page, so a page whose content stream draws megabytes of text
+# (200 pages sharing one 1 MB stream once extracted to 200 million characters) stops there.
+MAX_PAGE_CHARS = 200_000
 
 
 def _open(data: bytes, label: str) -> Any:
@@ -41,8 +51,32 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
-def extract_pdf(data: bytes, filename: str, label: str) -> Document:
-    """Pages joined by a blank line; `pages` has one span per page, 1-based."""
+class _PageBudget:
+    """pypdf's text visitor: counts what a page draws and stops it at the page's or the
+    document's bound (`TextTooLong` propagates out of `extract_text`)."""
+
+    def __init__(self, number: int, left: int, max_chars: int) -> None:
+        self.number = number
+        self.left = left  # characters the document may still take
+        self.max_chars = max_chars
+        self.drawn = 0
+
+    def __call__(self, text: str, *_: Any) -> None:
+        self.drawn += len(text)
+        self.check(self.drawn)
+
+    def check(self, length: int) -> None:
+        if length > MAX_PAGE_CHARS:
+            raise TextTooLong(MAX_PAGE_CHARS, f"page {self.number} holds more than "
+                              f"{MAX_PAGE_CHARS:,} characters of text, the limit of one page")
+        if length > self.left:
+            raise TextTooLong(self.max_chars)
+
+
+def extract_pdf(data: bytes, filename: str, label: str,
+                max_chars: int = DEFAULT_MAX_EXTRACTED_CHARS) -> Document:
+    """Pages joined by a blank line; `pages` has one span per page, 1-based. A page over
+    `MAX_PAGE_CHARS` or a text over `max_chars` stops the extraction, with that reason."""
     reader = _open(data, label)
     parts: list[str] = []
     pages: list[PageSpan] = []
@@ -52,10 +86,15 @@ def extract_pdf(data: bytes, filename: str, label: str) -> Document:
             if parts:
                 parts.append(PAGE_SEPARATOR)
                 offset += len(PAGE_SEPARATOR)
-            page_text = page.extract_text() or ""
+            budget = _PageBudget(number, max_chars - offset, max_chars)
+            page_text = page.extract_text(visitor_text=budget) or ""
+            # The visitor sees what the page draws; layout adds some spacing: check the text.
+            budget.check(len(page_text))
             parts.append(page_text)
             pages.append(PageSpan(offset, offset + len(page_text), number))
             offset += len(page_text)
+    except TextTooLong as exc:
+        raise too_long(label, exc) from None
     except Exception as exc:
         raise ExtractionError(
             f"{label}: cannot extract text from page {len(pages) + 1} ({_reason(exc)})"

@@ -7,7 +7,12 @@ from __future__ import annotations
 
 from chunkyard.core.markdown_blocks import markdown_headings
 from chunkyard.core.types import Document
-from chunkyard.extract.errors import ExtractionError
+from chunkyard.extract.errors import (
+    DEFAULT_MAX_EXTRACTED_CHARS,
+    ExtractionError,
+    TextTooLong,
+    too_long,
+)
 from chunkyard.extract.filekinds import language_for
 
 _BOM = b"\xef\xbb\xbf"
@@ -27,9 +32,14 @@ def decode_utf8(data: bytes, label: str) -> str:
         ) from None
 
 
-def extract_text(data: bytes, filename: str, label: str, kind: str) -> Document:
+def extract_text(data: bytes, filename: str, label: str, kind: str,
+                 max_chars: int = DEFAULT_MAX_EXTRACTED_CHARS) -> Document:
     """A text, markdown or code document whose text is exactly the decoded file."""
+    # Decoding never inflates (a character is at least one byte of UTF-8), so the text is
+    # measured once it exists.
     text = decode_utf8(data, label)
+    if len(text) > max_chars:
+        raise too_long(label, TextTooLong(max_chars))
     if kind == "markdown":
         return Document(text, "markdown", filename, headings=markdown_headings(text))
     if kind == "code":

@@ -326,8 +326,10 @@ class _PartJob:
         if source.unchanged:
             return await self._count(session, claim, done=1, chunks=source.chunked_here)
         try:
-            stored = StoredFile(source.id, self.settings.data_dir / source.storage_path,
-                                source.filename, source.content_sha256)
+            stored = StoredFile(
+                source.id, self.settings.data_dir / source.storage_path, source.filename,
+                source.content_sha256,
+                max_extracted_chars=self.settings.max_extracted_chars)
             result = await self.chunker(stored, claim.config)
         except Exception as exc:
             if self._goes_on(exc):
