@@ -1,0 +1,59 @@
+"""Fuzzing the extractors' text rules: whatever the bytes and the declared charset, HTML
+extraction gives safe text (nothing a tokenizer or PostgreSQL refuses) or an
+ExtractionError, never another exception; and the safe-text rule keeps every length."""
+
+from __future__ import annotations
+
+import encodings.aliases
+import re
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from security_helpers import html_declaring
+
+from chunkyard.extract import ExtractionError, extract_bytes
+from chunkyard.extract.safe_text import make_safe
+
+UNSAFE = re.compile("[\x00\ud800-\udfff]")
+# Any code point, surrogates included (hypothesis leaves them out by default), NUL often.
+ANY_TEXT = st.text(alphabet=st.one_of(st.characters(exclude_categories=()),
+                                      st.sampled_from("\x00\ud800\udfff<>&;#")),
+                   max_size=300)
+# Every codec name and alias Python knows, and some labels of no codec.
+LABELS = sorted(set(encodings.aliases.aliases) | set(encodings.aliases.aliases.values())
+                | {"utf-7", "unicode_escape", "rot13", "x-user-defined", "bogus", ""})
+
+
+@settings(max_examples=300, deadline=2000)
+@given(label=st.sampled_from(LABELS), body=st.binary(max_size=300))
+def test_any_charset_and_bytes_give_safe_text_or_an_extraction_error(
+    label: str, body: bytes
+) -> None:
+    try:
+        document = extract_bytes(html_declaring(label, body), "fuzz.html")
+    except ExtractionError:
+        return
+    assert not UNSAFE.search(document.text)
+    document.text.encode("utf-8")
+    for heading in document.headings:
+        assert not UNSAFE.search(heading.title)
+
+
+@settings(max_examples=300, deadline=2000)
+@given(body=ANY_TEXT)
+def test_any_markup_gives_safe_text(body: str) -> None:
+    data = ("<html><body>" + body + "</body></html>").encode("utf-8", "surrogatepass")
+    try:
+        document = extract_bytes(data, "fuzz.html")
+    except ExtractionError:
+        return
+    assert not UNSAFE.search(document.text)
+
+
+@given(text=ANY_TEXT)
+def test_make_safe_keeps_length_and_leaves_nothing_unsafe(text: str) -> None:
+    safe, warnings = make_safe(text)
+    assert len(safe) == len(text)
+    assert not UNSAFE.search(safe)
+    assert bool(warnings) == bool(UNSAFE.search(text))
+    assert all(a == b for a, b in zip(safe, text, strict=True) if not UNSAFE.match(b))
