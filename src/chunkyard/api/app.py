@@ -24,6 +24,7 @@ from chunkyard.chunks.router import router as chunks_router
 from chunkyard.collections.router import router as collections_router
 from chunkyard.documents.router import router as documents_router
 from chunkyard.kit.errors import install_error_handlers
+from chunkyard.limits.router import router as limits_router
 from chunkyard.operations.router import router as operations_router
 from chunkyard.operations.websocket import router as operations_ws_router
 from chunkyard.settings import MULTIPART_FRAMING_BYTES, Settings, get_settings
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None, *, auto_migrate: bool | None = 
     api.include_router(operations_router)
     api.include_router(operations_ws_router)
     api.include_router(chunking_router)
+    api.include_router(limits_router)
     app.include_router(api)
     app.include_router(health.router)
     app.include_router(metrics.router)

@@ -6,8 +6,12 @@ sha256 and the optional filename, for a stored document its content sha256 and i
 Canonical means the validated parameters with every default filled in, so `{}` and
 `{"chunk_size": 512}` share an entry. Entries hold every chunk (the response slices to
 `max_chunks`). Entries are per user so that `cached: true` never tells one user what another
-has previewed: in process, bounded per user by characters held and by count, least recently
-used first out; in Redis, under `chunkyard:preview:{user_id}:{key}` with a TTL.
+has previewed, and each user's share is capped (`CHUNKYARD_MAX_PREVIEW_CACHE_BYTES_PER_USER`):
+in process, by the characters of chunk text held and by count, least recently used first
+out; in Redis, by the bytes stored and by count, the oldest entry first out, under
+`chunkyard:preview:{user_id}:{key}` with a TTL (one script keeps each user's index of entries
+and their sizes, `chunkyard:preview-index:{user_id}` and `-sizes:`, and the cap atomically,
+so API processes sharing the Redis keep one bound).
 """
 
 from __future__ import annotations
@@ -29,10 +33,11 @@ from chunkyard.chunking.work import PreviewResult
 logger = logging.getLogger("chunkyard.api")
 
 ENTRIES_PER_USER = 32
-CHARS_PER_USER = 8_000_000
+CHARS_PER_USER = 8 * 1024 * 1024
 MAX_USERS = 256
 REDIS_PREFIX = "chunkyard:preview"
 REDIS_TTL_SECONDS = 3600
+REDIS_ENTRIES_PER_USER = 256
 
 
 def _digest(parts: list[Any]) -> str:
@@ -65,6 +70,10 @@ class PreviewCache(Protocol):
     async def get(self, user: uuid.UUID, key: str) -> PreviewResult | None: ...
 
     async def put(self, user: uuid.UUID, key: str, result: PreviewResult) -> None: ...
+
+    async def held_bytes(self, user: uuid.UUID) -> int:
+        """About how many bytes the user's entries take (0 if the backend cannot say)."""
+        ...
 
 
 class _UserEntries:
@@ -123,37 +132,96 @@ class MemoryPreviewCache:
             while len(self._users) > self.max_users:
                 self._users.popitem(last=False)
 
+    async def held_bytes(self, user: uuid.UUID) -> int:
+        """The characters of chunk text the user's entries hold (about their UTF-8 bytes)."""
+        with self._lock:
+            cache = self._users.get(user)
+            return 0 if cache is None else cache.held
+
+
+# KEYS: the entry, the user's index (sorted set: key -> expiry, ms) and sizes (hash: key ->
+# bytes). ARGV: the data, TTL (ms), the cap in bytes, the cap in entries, the entry names'
+# prefix, the key. Forgets expired entries, drops the oldest until the new one fits, stores it.
+_PUT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local index, sizes = KEYS[2], KEYS[3]
+local ttl, cap, most = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local prefix, member = ARGV[5], ARGV[6]
+local size = string.len(ARGV[1]) + string.len(KEYS[1])
+if size > cap then return 0 end
+for _, m in ipairs(redis.call('ZRANGEBYSCORE', index, '-inf', now)) do
+  redis.call('HDEL', sizes, m)
+end
+redis.call('ZREMRANGEBYSCORE', index, '-inf', now)
+redis.call('ZREM', index, member)
+redis.call('HDEL', sizes, member)
+local total = size
+for _, v in ipairs(redis.call('HVALS', sizes)) do total = total + tonumber(v) end
+local count = redis.call('ZCARD', index) + 1
+while total > cap or count > most do
+  local oldest = redis.call('ZPOPMIN', index)
+  if #oldest == 0 then break end
+  total = total - tonumber(redis.call('HGET', sizes, oldest[1]) or '0')
+  count = count - 1
+  redis.call('HDEL', sizes, oldest[1])
+  redis.call('DEL', prefix .. oldest[1])
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
+redis.call('ZADD', index, now + ttl, member)
+redis.call('HSET', sizes, member, size)
+redis.call('PEXPIRE', index, ttl)
+redis.call('PEXPIRE', sizes, ttl)
+return 1
+"""
+# KEYS: the user's index and sizes. Returns the bytes of the entries not yet expired.
+_HELD = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local total = 0
+for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')) do
+  total = total + tonumber(redis.call('HGET', KEYS[2], m) or '0')
+end
+return total
+"""
+
 
 class RedisClient(Protocol):
     """What the Redis cache needs of `redis.asyncio.Redis`."""
 
     async def get(self, name: str) -> Any: ...
 
-    async def set(self, name: str, value: bytes, *, ex: int) -> Any: ...
+    def register_script(self, script: str) -> Any: ...
 
 
 class RedisPreviewCache:
-    """Preview results in Redis, shared by every API process, expiring after `ttl` seconds.
-
-    Redis evicts by TTL (and by its own memory policy), so there is no per-user bound here
-    beyond the size of one entry.
-    """
+    """Preview results in Redis, shared by every API process, expiring after `ttl` seconds,
+    at most `bytes_per_user` bytes (and `entries_per_user` entries) per user, the oldest
+    dropped first to make room."""
 
     def __init__(
         self,
         redis: RedisClient,
         *,
         ttl: int = REDIS_TTL_SECONDS,
-        max_chars: int = CHARS_PER_USER,
+        bytes_per_user: int = CHARS_PER_USER,
+        entries_per_user: int = REDIS_ENTRIES_PER_USER,
         prefix: str = REDIS_PREFIX,
     ) -> None:
         self.redis = redis
         self.ttl = ttl
-        self.max_chars = max_chars
+        self.bytes_per_user = bytes_per_user
+        self.entries_per_user = entries_per_user
         self.prefix = prefix
+        self._put = redis.register_script(_PUT)
+        self._held = redis.register_script(_HELD)
 
     def name(self, user: uuid.UUID, key: str) -> str:
         return f"{self.prefix}:{user}:{key}"
+
+    def _index(self, user: uuid.UUID) -> list[str]:
+        """The user's index and sizes, beside (not among) the entries' names."""
+        return [f"{self.prefix}-index:{user}", f"{self.prefix}-sizes:{user}"]
 
     async def get(self, user: uuid.UUID, key: str) -> PreviewResult | None:
         try:
@@ -172,10 +240,21 @@ class RedisPreviewCache:
             return None
 
     async def put(self, user: uuid.UUID, key: str, result: PreviewResult) -> None:
-        if result.weight > self.max_chars:
-            return
+        if result.weight > self.bytes_per_user:
+            return  # its JSON is bigger still: not worth encoding
         data = await anyio.to_thread.run_sync(result.to_json)
         try:
-            await self.redis.set(self.name(user, key), data, ex=self.ttl)
+            await self._put(
+                keys=[self.name(user, key), *self._index(user)],
+                args=[data, self.ttl * 1000, self.bytes_per_user, self.entries_per_user,
+                      self.name(user, ""), key],
+            )
         except (RedisError, OSError) as exc:
             logger.warning("preview cache: Redis write failed: %r", exc)
+
+    async def held_bytes(self, user: uuid.UUID) -> int:
+        try:
+            return int(await self._held(keys=self._index(user)))
+        except (RedisError, OSError) as exc:
+            logger.warning("preview cache: Redis read failed: %r", exc)
+            return 0

@@ -39,6 +39,8 @@ from chunkyard.documents import service as documents_service
 from chunkyard.documents.stored import StoredFile, stored_file
 from chunkyard.kit.deps import ChunkingLimiterDep, SessionFactoryDep, SettingsDep
 from chunkyard.kit.errors import ERROR_RESPONSES, PayloadTooLarge
+from chunkyard.limits.deps import RateLimiterDep
+from chunkyard.limits.rate import admit_preview
 
 router = APIRouter(tags=["chunking"], responses=ERROR_RESPONSES)
 
@@ -104,6 +106,10 @@ async def _stored_file(
 _PREVIEW_ERRORS: dict[int | str, dict[str, Any]] = {
     409: ERROR_RESPONSES[400] | {"description": "The document's stored file cannot be read"},
     413: ERROR_RESPONSES[400] | {"description": "The text is too long for a preview"},
+    429: ERROR_RESPONSES[400] | {
+        "description": "The user asked for more previews and compares this minute than "
+        "they may (`Retry-After` says when to try again)"
+    },
     503: ERROR_RESPONSES[400] | {"description": "A chunking worker stopped; try again"},
 }
 
@@ -116,9 +122,12 @@ async def preview(
     cache: PreviewCacheDep,
     factory: SessionFactoryDep,
     settings: SettingsDep,
+    rate: RateLimiterDep,
 ) -> PreviewResponse:
     """Chunk a text, or a stored document as an operation would, with one configuration;
-    nothing is stored."""
+    nothing is stored. Previews and compares count against the user's
+    `CHUNKYARD_MAX_PREVIEWS_PER_MINUTE` (429 past it)."""
+    await admit_preview(rate, user.id, settings.max_previews_per_minute)
     if body.text is not None:
         _check_size(body.text)
     valid = service.validate_config(body.strategy, body.params, user, field="")
@@ -180,12 +189,15 @@ async def compare_configs(
     pool: ChunkingPoolDep,
     factory: SessionFactoryDep,
     settings: SettingsDep,
+    rate: RateLimiterDep,
 ) -> CompareResponse:
     """Chunk one text or stored document with 2 to 6 configurations and measure how the
     chunks differ. A configuration that fails while chunking (say, an embedding endpoint that
     cannot be reached) has `error` and null metrics and chunks, and is not recommended; when
     every configuration fails, the first one's error is the response. Configurations that are
-    not valid (or cannot run on this installation) are refused with 422 before any runs."""
+    not valid (or cannot run on this installation) are refused with 422 before any runs.
+    Counts against the user's previews a minute, as a preview does."""
+    await admit_preview(rate, user.id, settings.max_previews_per_minute)
     if body.text is not None:
         _check_size(body.text)
     configs = [

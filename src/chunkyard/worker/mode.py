@@ -9,20 +9,22 @@ progress travels and where previews are cached. `serve` (through the app's lifes
   else on the broker itself (`operations/broker_bus.py`), so a WebSocket hears a worker's
   events as they happen in both cases.
 
-The preview cache is in Redis whenever Redis is configured (shared by every API process),
-else in process. Both queues run the same job code (`jobs.py`) under one error policy
-(`policy.py`), and both sweep for parts whose worker died (`sweeper.py`).
+The preview cache and the preview rate limit are in Redis whenever Redis is configured
+(shared by every API process), else in process. Both queues run the same job code
+(`jobs.py`) under one error policy (`policy.py`), and both sweep for parts whose worker
+died (`sweeper.py`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import anyio
 
 from chunkyard.chunking.cache import MemoryPreviewCache, PreviewCache, RedisPreviewCache
 from chunkyard.chunking.pool import CHUNKING_THREADS, ChunkingPool
+from chunkyard.limits.rate import MemoryRateLimiter, RateLimiter, rate_limiter
 from chunkyard.operations.broker_bus import BrokerProgressBus
 from chunkyard.operations.events import LocalProgressBus, ProgressBus, RedisProgressBus
 from chunkyard.operations.lease import SessionFactory
@@ -42,6 +44,8 @@ class AppServices:
     chunking_limiter: anyio.CapacityLimiter
     chunking_pool: ChunkingPool
     job_queue: JobRunner
+    # Previews and compares per user per minute: in Redis when it is set, else in process.
+    rate_limiter: RateLimiter = field(default_factory=MemoryRateLimiter)
 
     async def close(self) -> None:
         """Stop the jobs first (they release their leases), then what they used."""
@@ -73,7 +77,11 @@ class ExecutionMode:
                               socket_timeout=2)
 
     def preview_cache(self, redis: Any) -> PreviewCache:
-        return RedisPreviewCache(redis) if redis is not None else MemoryPreviewCache()
+        """Per-user capped by `max_preview_cache_bytes_per_user`, in Redis when it is set."""
+        cap = self.settings.max_preview_cache_bytes_per_user
+        if redis is not None:
+            return RedisPreviewCache(redis, bytes_per_user=cap)
+        return MemoryPreviewCache(chars_per_user=cap)
 
     def progress_bus(self, redis: Any = None) -> ProgressBus:
         """The bus an API process listens on (and, embedded, its jobs publish to)."""
@@ -116,4 +124,5 @@ class ExecutionMode:
         pool = ChunkingPool(limiter)
         queue = await self.start_job_queue(session_factory, limiter=limiter, bus=bus,
                                            pool=pool)
-        return AppServices(redis, self.preview_cache(redis), bus, limiter, pool, queue)
+        return AppServices(redis, self.preview_cache(redis), bus, limiter, pool, queue,
+                           rate_limiter(redis))

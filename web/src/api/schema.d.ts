@@ -111,6 +111,9 @@ export interface paths {
         /**
          * Upload Documents
          * @description Upload files as pending documents; all or nothing (any refused file stores none).
+         *     The files count against the user's storage quota
+         *     (`CHUNKYARD_MAX_STORAGE_BYTES_PER_USER`): an upload that would pass it is refused with 429
+         *     (before its body is read when its length alone is over).
          */
         post: operations["upload_documents_api_v1_collections__collection_id__documents_post"];
         delete?: never;
@@ -235,6 +238,8 @@ export interface paths {
         /**
          * Start Operation
          * @description Chunk every (or the given) document; unchanged documents are skipped. Poll the result.
+         *     A user has at most `CHUNKYARD_MAX_ACTIVE_OPERATIONS_PER_USER` pending or running: one
+         *     more is refused with 429 at once.
          */
         post: operations["start_operation_api_v1_collections__collection_id__operations_post"];
         delete?: never;
@@ -313,7 +318,8 @@ export interface paths {
         /**
          * Preview
          * @description Chunk a text, or a stored document as an operation would, with one configuration;
-         *     nothing is stored.
+         *     nothing is stored. Previews and compares count against the user's
+         *     `CHUNKYARD_MAX_PREVIEWS_PER_MINUTE` (429 past it).
          */
         post: operations["preview_api_v1_preview_post"];
         delete?: never;
@@ -359,8 +365,29 @@ export interface paths {
          *     cannot be reached) has `error` and null metrics and chunks, and is not recommended; when
          *     every configuration fails, the first one's error is the response. Configurations that are
          *     not valid (or cannot run on this installation) are refused with 422 before any runs.
+         *     Counts against the user's previews a minute, as a preview does.
          */
         post: operations["compare_configs_api_v1_compare_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/limits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Limits
+         * @description Your limits and how much of each you use now.
+         */
+        get: operations["limits_api_v1_limits_get"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -674,6 +701,30 @@ export interface components {
             /** Finished At */
             finished_at: string | null;
         };
+        /**
+         * LimitsOut
+         * @description The caller's limits and current use; going past one is a 429 with `Retry-After`.
+         */
+        LimitsOut: {
+            /** @description Operations pending or running at once (CHUNKYARD_MAX_ACTIVE_OPERATIONS_PER_USER) */
+            active_operations: components["schemas"]["Usage"];
+            /** @description Bytes of uploaded documents kept (CHUNKYARD_MAX_STORAGE_BYTES_PER_USER) */
+            storage_bytes: components["schemas"]["Usage"];
+            /** @description Previews and compares in the last 60 seconds (CHUNKYARD_MAX_PREVIEWS_PER_MINUTE) */
+            previews_per_minute: components["schemas"]["Usage"];
+            /** @description Bytes of cached preview results, the oldest dropped past the limit (CHUNKYARD_MAX_PREVIEW_CACHE_BYTES_PER_USER) */
+            preview_cache_bytes: components["schemas"]["Usage"];
+            /**
+             * Max File Bytes
+             * @description The largest file an upload takes (413 above)
+             */
+            max_file_bytes: number;
+            /**
+             * Max Request Bytes
+             * @description The largest request body (413 above)
+             */
+            max_request_bytes: number;
+        };
         /** LoginRequest */
         LoginRequest: {
             /** Username */
@@ -904,6 +955,22 @@ export interface components {
         UploadResponse: {
             /** Items */
             items: components["schemas"]["DocumentOut"][];
+        };
+        /**
+         * Usage
+         * @description A limit and how much of it the caller uses now.
+         */
+        Usage: {
+            /**
+             * Limit
+             * @description The most the caller may have (or do)
+             */
+            limit: number;
+            /**
+             * Used
+             * @description How much the caller has (or did) now
+             */
+            used: number;
         };
         /** UserOut */
         UserOut: {
@@ -1566,6 +1633,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The upload would pass the user's storage quota */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     get_document_api_v1_documents__document_id__get: {
@@ -2074,6 +2150,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The user has the most operations pending or running at once (`Retry-After` says when to try again) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     get_operation_api_v1_operations__operation_id__get: {
@@ -2333,6 +2418,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The user asked for more previews and compares this minute than they may (`Retry-After` says when to try again) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description A chunking worker stopped; try again */
             503: {
                 headers: {
@@ -2480,8 +2574,73 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The user asked for more previews and compares this minute than they may (`Retry-After` says when to try again) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description A chunking worker stopped; try again */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    limits_api_v1_limits_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LimitsOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found (or another user's) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input; `detail` names the field */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
