@@ -98,3 +98,21 @@ def test_pasted_lone_surrogates_and_nul_preview_and_compare(api: Api) -> None:
     for result in compare.json()["results"]:
         assert result["error"] is None, result
         assert all(safe[c["start"]:c["end"]] == c["text"] for c in result["chunks"])
+
+
+def test_lone_surrogates_and_nul_anywhere_in_a_pasted_request(api: Api) -> None:
+    headers = {**user_headers(api), "Content-Type": "application/json"}
+    poison = "x\ud800\x00\udfff"
+    for path, body in [
+        ("/preview", {"strategy": "markdown", "params": {"chunk_size": 16},
+                      "filename": poison + ".md", "text": "# " + poison + "\n\nbody"}),
+        ("/recommend", {"filename": poison + ".py", "text": "def f():\n    " + poison}),
+        ("/compare", {"filename": poison, "text": poison, "configs": [
+            {"strategy": "recursive", "params": {}},
+            {"strategy": "hybrid", "params": {}}]}),
+    ]:
+        response = api.client.post(f"{API}{path}", headers=headers,
+                                   content=json.dumps(body).encode("ascii"))
+        assert response.status_code < 500, (path, response.text)
+        echoed = json.dumps(response.json(), ensure_ascii=False)
+        assert not UNSAFE.search(echoed), (path, response.text)
