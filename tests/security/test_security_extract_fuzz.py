@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import encodings.aliases
 import re
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -57,3 +58,35 @@ def test_make_safe_keeps_length_and_leaves_nothing_unsafe(text: str) -> None:
     assert not UNSAFE.search(safe)
     assert bool(warnings) == bool(UNSAFE.search(text))
     assert all(a == b for a, b in zip(safe, text, strict=True) if not UNSAFE.match(b))
+
+
+CORPUS = Path(__file__).resolve().parents[1] / "corpus"
+PDF = (CORPUS / "report.pdf").read_bytes()
+DOCX = (CORPUS / "memo.docx").read_bytes()
+
+
+def mutated(data: bytes, edits: list[tuple[int, bytes]]) -> bytes:
+    """`data` with each (position, bytes) edit overwriting bytes there."""
+    out = bytearray(data)
+    for position, patch in edits:
+        at = position % len(out)
+        out[at:at + len(patch)] = patch
+    return bytes(out)
+
+
+EDITS = st.lists(st.tuples(st.integers(0, 10**7), st.binary(min_size=1, max_size=8)),
+                 min_size=1, max_size=6)
+
+
+@settings(max_examples=60, deadline=10_000)
+@given(edits=EDITS, name=st.sampled_from(["report.pdf", "memo.docx"]))
+def test_damaged_pdf_and_docx_give_safe_text_or_an_extraction_error(
+    edits: list[tuple[int, bytes]], name: str
+) -> None:
+    data = mutated(PDF if name == "report.pdf" else DOCX, edits)
+    try:
+        document = extract_bytes(data, name, max_chars=1_000_000)
+    except ExtractionError:
+        return
+    assert not UNSAFE.search(document.text)
+    assert len(document.text) <= 1_000_000
