@@ -154,12 +154,17 @@ def test_the_memory_cache_reports_what_it_holds() -> None:
     asyncio.run(run())
 
 
-def test_the_apps_cache_is_capped_by_the_setting(api: Api) -> None:
+def test_the_apps_cache_is_capped_by_the_setting_and_both_are_in_redis_when_it_is_set(
+    api: Api
+) -> None:
     app: Any = api.client.app
-    cache = app.state.services.preview_cache
+    services = app.state.services
+    cache, limiter = services.preview_cache, services.rate_limiter
     limit = api.settings.max_preview_cache_bytes_per_user
     assert limit == 8 * 1024 * 1024
-    if isinstance(cache, RedisPreviewCache):
-        assert cache.bytes_per_user == limit
+    if api.settings.redis_url:
+        assert isinstance(cache, RedisPreviewCache) and cache.bytes_per_user == limit
+        assert isinstance(limiter, RedisRateLimiter)
     else:
-        assert cache.chars_per_user == limit
+        assert isinstance(cache, MemoryPreviewCache) and cache.chars_per_user == limit
+        assert isinstance(limiter, MemoryRateLimiter)
