@@ -16,7 +16,7 @@ from security_helpers import html_declaring, pdf_with_nul
 import chunkyard
 from chunkyard.extract import extract_bytes
 from chunkyard.extract.html import decode_html
-from chunkyard.extract.pasted import document_from_text
+from chunkyard.extract.pasted import document_from_text, pasted_document
 from chunkyard.extract.safe_text import REPLACEMENT, make_safe
 
 UNSAFE = re.compile("[\x00\ud800-\udfff]")
@@ -85,9 +85,11 @@ def test_an_extracted_nul_is_replaced_with_a_warning_and_offsets_hold() -> None:
     assert document.text[page.start:page.end].startswith("before\ufffdafter")
 
 
-def test_pasted_text_is_made_safe_for_the_library_and_previews() -> None:
-    document = document_from_text("a\ud800 b\x00 c", "notes.md")
-    assert document.text == "a\ufffd b\ufffd c"
-    assert len(document.warnings) == 1
-    chunks = chunkyard.chunk_text("heading\ud800\n\nbody\x00 text", "markdown", chunk_size=16)
-    assert [c.text for c in chunks] and all(not UNSAFE.search(c.text) for c in chunks)
+def test_text_pasted_into_the_service_is_made_safe() -> None:
+    document = pasted_document("# a\ud800\n\nb\x00 c", "notes.md")
+    assert document.text == "# a\ufffd\n\nb\ufffd c"
+    assert [h.title for h in document.headings] == ["a\ufffd"]
+    assert document.warnings == ["2 characters that cannot be stored (NUL or a lone UTF-16 "
+                                 "surrogate) replaced by U+FFFD"]
+    # The library chunks the caller's own text: its offsets index that text.
+    assert document_from_text("b\x00 c").text == "b\x00 c"

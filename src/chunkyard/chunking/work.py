@@ -20,7 +20,7 @@ from chunkyard.core.registry import create_strategy
 from chunkyard.core.types import Chunk
 from chunkyard.documents.chunking import chunk_document
 from chunkyard.documents.stored import StoredFile, load_document
-from chunkyard.extract.pasted import document_from_text
+from chunkyard.extract.pasted import pasted_document
 
 _FORMAT = 1  # bumped when the serialised form of a result changes
 
@@ -60,7 +60,7 @@ def run_preview(
 ) -> PreviewResult:
     """Chunk `text` (blocking, CPU-bound) and measure the chunks."""
     built = create_strategy(strategy, params)
-    doc = document_from_text(text, filename)
+    doc = pasted_document(text, filename)
     started = time.perf_counter()
     chunks = list(built.chunks(doc))
     elapsed_ms = (time.perf_counter() - started) * 1000.0
@@ -97,7 +97,7 @@ def run_compare(
     if isinstance(source, StoredFile):
         document = load_document(source)
     else:
-        document = document_from_text(source, filename)
+        document = pasted_document(source, filename)
     results = compare(document, configs, max_chunks=max_chunks, keep_going=True)
     return {
         "results": [

@@ -20,21 +20,30 @@ def document_from_text(text: str, filename: str | None = None, *,
     """A Document for raw text: `kind` ("markdown", "code" or "text"), else judged by the name.
 
     The name is read through the one table of file kinds (`filekinds.py`), and the markdown
-    headings come from the same parser as for a stored file. The text is made safe first
-    (`safe_text.make_safe`: NUL and lone surrogates become U+FFFD, lengths kept), as a
-    file's is.
+    headings come from the same parser as for a stored file. The text is taken as it is
+    (the library's chunks index the caller's text); the service makes pasted text safe
+    first (`pasted_document`).
     """
     kind = kind or text_kind_for(filename)
     if kind not in ("markdown", "code", "text"):
         raise ChunkingError(f"kind: {kind!r} is not one of markdown, code, text")
-    text, warnings = make_safe(text)
     if kind == "markdown":
         return Document(text=text, kind="markdown", filename=filename,
-                        headings=markdown_headings(text), warnings=warnings)
+                        headings=markdown_headings(text))
     if kind == "code":
         return Document(text=text, kind="code", filename=filename,
-                        language=language_for(filename), warnings=warnings)
-    return Document(text=text, kind="text", filename=filename, warnings=warnings)
+                        language=language_for(filename))
+    return Document(text=text, kind="text", filename=filename)
+
+
+def pasted_document(text: str, filename: str | None = None) -> Document:
+    """The Document of a text pasted into the service (a preview's or a compare's), made
+    safe first as an extracted file is (`safe_text.make_safe`: NUL and lone surrogates
+    become U+FFFD, lengths kept, a warning on the document)."""
+    safe, warnings = make_safe(text)
+    document = document_from_text(safe, filename)
+    document.warnings.extend(warnings)
+    return document
 
 
 def chunk_text(

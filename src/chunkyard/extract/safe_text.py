@@ -1,7 +1,8 @@
 """The one rule for text that cannot be tokenized or stored: lone surrogates and NUL become U+FFFD.
 
-Every text that enters the system passes here (an extracted file in `files.py`, pasted
-preview and compare text and the library's `chunk_text` in `pasted.py`, and so the CLI):
+Every text that enters the system passes here (an extracted file in `files.py`, and so the
+CLI's; text pasted into a preview or compare in `pasted.py: pasted_document`; the library's
+`chunk_text` chunks its caller's text as it is, so that its offsets index that text):
 UTF-8 cannot encode a lone surrogate (a tokenizer raises `UnicodeEncodeError` on it), and
 PostgreSQL stores no NUL in `text` or `jsonb`. Each such code point is replaced by one code
 point, U+FFFD REPLACEMENT CHARACTER, so the text keeps its length and every offset into it
