@@ -16,8 +16,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chunkyard.auth.passwords import hash_password
-from chunkyard.auth.service import cli_create_api_key, cli_create_user
-from chunkyard.auth.tokens import create_access_token
+from chunkyard.auth.service import cli_create_api_key, cli_create_user, start_session
 from chunkyard.settings import Settings
 from chunkyard.storage.engine import create_engine, create_session_factory
 from chunkyard.storage.models import User
@@ -66,14 +65,22 @@ def user_headers(api: Api, *, admin: bool = False) -> dict[str, str]:
     """Bearer headers for a new user, made directly (login itself is tested elsewhere):
     argon2 costs a third of a second per user made and logged in."""
 
-    async def insert(session: AsyncSession) -> uuid.UUID:
+    async def insert(session: AsyncSession) -> str:
         user = User(username=new_username(), password_hash=_password_hash(), is_admin=admin)
         session.add(user)
         await session.flush()
-        return user.id
+        return await start_session(session, api.settings, user.id)
 
-    token = create_access_token(api.settings, in_db(api.settings, insert))
-    return {"Authorization": f"Bearer {token}"}
+    return {"Authorization": f"Bearer {in_db(api.settings, insert)}"}
+
+
+def session_token(api: Api, user_id: uuid.UUID, **ttl: Any) -> str:
+    """A token of a new session of `user_id` (`ttl=timedelta(...)` to choose its life)."""
+
+    async def insert(session: AsyncSession) -> str:
+        return await start_session(session, api.settings, user_id, **ttl)
+
+    return in_db(api.settings, insert)
 
 
 def api_key_headers(api: Api) -> dict[str, str]:

@@ -13,9 +13,11 @@ users.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import pytest
 from api_helpers import Api
@@ -25,6 +27,7 @@ from pydantic import SecretStr
 import dbsupport
 import workersupport
 from chunkyard.api.app import create_app
+from chunkyard.auth.throttle import MemoryLoginThrottle, Policy, RedisLoginThrottle
 from chunkyard.settings import Settings
 from chunkyard.storage import migrate
 
@@ -82,10 +85,25 @@ def services(databases: dbsupport.Databases) -> Iterator[Services]:
         yield running
 
 
+def reset_login_throttle(api: Api) -> None:
+    """Every test starts with no failed logins counted (they all come from `testclient`):
+    a throttle of its own (in Redis: under a prefix of its own, the old keys expire)."""
+    app: Any = api.client.app
+    services = getattr(app.state, "services", None)
+    redis = getattr(services, "redis", None)
+    policy = Policy.from_settings(api.settings)
+    app.state.login_throttle = (
+        RedisLoginThrottle(redis, f"{api.settings.queue}:login:{secrets.token_hex(4)}", policy)
+        if redis is not None
+        else MemoryLoginThrottle(policy)
+    )
+
+
 @pytest.fixture(params=BACKENDS)
 def api(request: pytest.FixtureRequest, services: Services) -> Iterator[Api]:
     started = services.get(str(request.param))
     started.client.cookies.clear()
+    reset_login_throttle(started)
     yield started
     started.client.cookies.clear()
 

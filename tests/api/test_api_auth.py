@@ -7,6 +7,7 @@ import time
 import uuid
 from datetime import timedelta
 
+import jwt
 import pytest
 from api_helpers import (
     API,
@@ -18,12 +19,14 @@ from api_helpers import (
     login,
     make_user,
     new_username,
+    session_token,
 )
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chunkyard.auth import tokens
 from chunkyard.auth.cache import CREDENTIAL_TTL_SECONDS
+from chunkyard.auth.secret import signing_key
 from chunkyard.auth.service import (
     cli_create_api_key,
     cli_create_user,
@@ -31,6 +34,7 @@ from chunkyard.auth.service import (
     revoke_api_key,
 )
 from chunkyard.kit.errors import Conflict, Invalid, NotFound
+from chunkyard.storage.models import User
 
 
 def _cookie_attributes(set_cookie: str) -> dict[str, str]:
@@ -101,8 +105,9 @@ def test_login_failure_is_the_same_for_an_unknown_user_and_a_wrong_password(api:
         )
         return response.status_code, response.json(), time.perf_counter() - started
 
-    wrong = [attempt(username, "not the password") for _ in range(3)]
-    unknown = [attempt(new_username("ghost"), "not the password") for _ in range(3)]
+    # Two of each: a fifth failure from one address would lock it (auth/throttle.py).
+    wrong = [attempt(username, "not the password") for _ in range(2)]
+    unknown = [attempt(new_username("ghost"), "not the password") for _ in range(2)]
     for status, body, _ in wrong + unknown:
         assert status == 401
         assert body == wrong[0][1]
@@ -169,6 +174,13 @@ def test_a_tampered_key_with_a_real_prefix_is_refused(api: Api) -> None:
     assert_error(api.client.get(f"{API}/auth/me", headers={"Authorization": tampered}), 401)
 
 
+async def other_user(session: AsyncSession) -> uuid.UUID:
+    user = User(username=new_username(), password_hash="x")
+    session.add(user)
+    await session.flush()
+    return user.id
+
+
 def test_expired_and_foreign_tokens_are_refused(api: Api) -> None:
     username = make_user(api)
 
@@ -178,14 +190,28 @@ def test_expired_and_foreign_tokens_are_refused(api: Api) -> None:
         return user.id
 
     uid = in_db(api.settings, user_id)
-    good = tokens.create_access_token(api.settings, uid)
+    good = session_token(api, uid)
     ok = api.client.get(f"{API}/auth/me", headers={"Authorization": f"Bearer {good}"})
     assert ok.status_code == 200
-    expired = tokens.create_access_token(api.settings, uid, ttl=timedelta(seconds=-5))
+    expired = session_token(api, uid, ttl=timedelta(seconds=-5))
+    claims = tokens.read_access_claims(api.settings, good)
+    assert claims is not None
     foreign = tokens.create_access_token(
-        api.settings.model_copy(update={"secret_key": SecretStr("another-secret" * 4)}), uid
+        api.settings.model_copy(update={"secret_key": SecretStr("another-secret" * 4)}), uid,
+        claims.session_id,
     )
-    for token in (expired, foreign):
+    # Signed by us, but naming no session (as every token before sessions did).
+    sessionless = jwt.encode(
+        {"sub": str(uid), "typ": "access", "iss": "chunkyard", "iat": int(time.time()),
+         "exp": int(time.time()) + 600},
+        signing_key(api.settings), algorithm="HS256",
+    )
+    # Signed by us, a real session, but another user's.
+    other = session_token(api, in_db(api.settings, other_user))
+    claims_other = tokens.read_access_claims(api.settings, other)
+    assert claims_other is not None
+    swapped = tokens.create_access_token(api.settings, uid, claims_other.session_id)
+    for token in (expired, foreign, sessionless, swapped):
         assert_error(
             api.client.get(f"{API}/auth/me", headers={"Authorization": f"Bearer {token}"}), 401
         )

@@ -297,7 +297,8 @@ def test_a_started_operation_is_the_last_one_at_once(api: Api) -> None:
 def _list_with_statements(api: Api, headers: dict[str, str]) -> tuple[list[Any], list[str]]:
     with statements(api) as seen:
         items = _get(api, headers, "/collections?limit=1000")["items"]
-    return items, list(seen)
+    # Not the credential's lookup: it is cached for a second, so it comes and goes.
+    return items, [s for s in seen if "auth_sessions" not in s]
 
 
 def test_the_listing_reads_last_operations_in_one_query(api: Api) -> None:

@@ -18,6 +18,8 @@ from fastapi.routing import APIRoute, APIWebSocketRoute
 from operation_helpers import start, text_file, upload, wait_finished
 from starlette.testclient import WebSocketDenialResponse
 
+from chunkyard.auth.service import cli_create_api_key
+
 # (method, path template) -> keyword arguments of the request, valid for the owner.
 REQUESTS: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/collections/{collection_id}"): {},
@@ -38,6 +40,7 @@ REQUESTS: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/documents/{document_id}/text"): {},
     ("GET", "/collections/{collection_id}/export"): {},
     ("WS", "/operations/{operation_id}/ws"): {},
+    ("DELETE", "/api-keys/{key_id}"): {},
 }
 
 
@@ -91,10 +94,14 @@ def owned_things(api: Api, headers: dict[str, str]) -> dict[str, str]:
     document = upload(api, headers, collection["id"], [("mine.md", text_file("mine"))])[0]
     operation = wait_finished(api, headers, start(api, headers, collection["id"])["id"])
     assert operation["status"] == "completed"
+    username = api.client.get(f"{API}/auth/me", headers=headers).json()["username"]
+    cli_create_api_key(api.settings, username, "owned")
+    [key] = api.client.get(f"{API}/api-keys", headers=headers).json()["items"]
     return {
         "collection_id": collection["id"],
         "document_id": document["id"],
         "operation_id": operation["id"],
+        "key_id": key["id"],
     }
 
 
@@ -107,6 +114,7 @@ def snapshot(api: Api, headers: dict[str, str], ids: dict[str, str]) -> list[Any
         f"/documents/{ids['document_id']}/chunks",
         f"/collections/{ids['collection_id']}/operations",
         f"/operations/{ids['operation_id']}",
+        "/api-keys",
     ]
     seen = []
     for url in urls:

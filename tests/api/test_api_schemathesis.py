@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,13 +27,15 @@ from typing import Any
 import pytest
 import requests
 import schemathesis
-from api_helpers import API, Api, create_collection, user_headers
+from api_helpers import API, Api, create_collection, session_token, user_headers
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 from operation_helpers import FINISHED, start, text_file, upload, wait_finished
 from schemathesis import GenerationMode
 from schemathesis import checks as schemathesis_checks
 from schemathesis.errors import FailureGroup
+
+from chunkyard.auth.service import cli_create_api_key
 
 # Hypothesis cases per operation (the explicit examples come on top); more for the bodies
 # that configure chunking, where most of the handler logic is.
@@ -52,6 +55,9 @@ RUN_LAST = (
     "POST /api/v1/operations/{operation_id}/cancel",
     "DELETE /api/v1/documents/{document_id}",
     "DELETE /api/v1/collections/{collection_id}",
+    "DELETE /api/v1/api-keys/{key_id}",
+    # Ends the session the fuzzing runs with: the very last.
+    "POST /api/v1/auth/logout",
 )
 # Bodies that take exactly one of `text` and `document_id` (a rule the schema cannot say).
 ONE_SOURCE = {f"POST {API}/preview", f"POST {API}/compare"}
@@ -88,6 +94,7 @@ class Real:
     document_id: str
     operation_id: str
     params_schemas: dict[str, dict[str, Any]]
+    key_id: str = ""
     # A real `next_cursor` of each list that has a second page, by operation label.
     cursors: dict[str, str] = field(default_factory=dict)
 
@@ -96,6 +103,7 @@ class Real:
             "collection_id": self.collection_id,
             "document_id": self.document_id,
             "operation_id": self.operation_id,
+            "key_id": self.key_id,
         }
         return {name: known[name] for name in names if name in known}
 
@@ -436,7 +444,10 @@ def _make_real(api: Api, auth: dict[str, str]) -> Real:
     listed = api.client.get(f"{API}/strategies", headers=auth)
     assert listed.status_code == 200, listed.text
     schemas = {item["name"]: item["params_schema"] for item in listed.json()}
-    real = Real(collection["id"], document["id"], operation["id"], schemas)
+    username = api.client.get(f"{API}/auth/me", headers=auth).json()["username"]
+    cli_create_api_key(api.settings, username, "fuzzed")
+    [key] = api.client.get(f"{API}/api-keys", headers=auth).json()["items"]
+    real = Real(collection["id"], document["id"], operation["id"], schemas, key_id=key["id"])
     create_collection(api, auth)  # so that the list of collections has a second page
     for path in (
         "/collections", "/collections/{collection_id}/documents",
@@ -485,7 +496,9 @@ def _undocumented_methods(
 ) -> None:
     """Every documented path answers its undocumented methods with a 405 in SPEC's body."""
     for template, documented in document["paths"].items():
-        path = template.format(**real.for_path({"collection_id", "document_id", "operation_id"}))
+        path = template.format(
+            **real.for_path({"collection_id", "document_id", "operation_id", "key_id"})
+        )
         for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
             if method.lower() in documented:
                 continue
@@ -503,6 +516,7 @@ def _undocumented_methods(
 
 def test_schemathesis_finds_no_server_error_and_conforms(api: Api) -> None:
     auth = user_headers(api)
+    user_id = uuid.UUID(api.client.get(f"{API}/auth/me", headers=auth).json()["id"])
     real = _make_real(api, auth)
     served = api.client.get("/openapi.json")
     assert served.status_code == 200
@@ -522,6 +536,10 @@ def test_schemathesis_finds_no_server_error_and_conforms(api: Api) -> None:
             _explicit_cases(operation, real),
             lambda case: _exercise(api, auth, case, findings),
         )
+    # The fuzzed logout ended the session: a new one of the same user to wait with.
+    me = api.client.get(f"{API}/auth/me", headers=auth)
+    if me.status_code == 401:
+        auth = {"Authorization": f"Bearer {session_token(api, user_id)}"}
     _wait_idle(api, auth, real.collection_id, findings)
 
     print(f"statuses per operation ({api.backend}):\n{findings.summary()}")  # shown on failure

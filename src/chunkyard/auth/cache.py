@@ -11,8 +11,10 @@ answered for a few seconds.
   expires under load costs one database query, not one per request in flight.
 - An entry lives `ttl` seconds (default `CREDENTIAL_TTL_SECONDS`), and never past the
   expiry of the token it was made for: an expired token is refused on time.
-- The price: a revoked API key, a deleted user or a changed admin flag takes effect in each
-  API process within `ttl` seconds, not at once.
+- Revocation: every lookup reads whether the session or key is revoked and the user
+  disabled (`auth.service.resolve`), so a revocation made anywhere (another API process, the
+  command line) holds in each API process within `ttl` seconds; the process that revokes
+  also drops the entries concerned at once (`forget`).
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from collections.abc import Awaitable, Callable
 
 from chunkyard.auth.service import Principal, Resolved
 
-CREDENTIAL_TTL_SECONDS = 2.0
+# Revocation must hold within 2 s in every API process: the TTL plus one lookup's time.
+CREDENTIAL_TTL_SECONDS = 1.0
 MAX_ENTRIES = 4096
 
 
@@ -54,6 +57,8 @@ class CredentialCache:
         # key -> (principal, monotonic deadline, wall-clock expiry of the credential or None)
         self._entries: OrderedDict[str, tuple[Principal, float, float | None]] = OrderedDict()
         self._lock = threading.Lock()
+        # Bumped by `forget`: a lookup that started before a revocation is not kept.
+        self._generation = 0
         # Lookups in flight, by key (on the event loop that runs the app).
         self._pending: dict[str, asyncio.Future[Principal | None]] = {}
 
@@ -89,6 +94,16 @@ class CredentialCache:
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
 
+    def forget(self, match: Callable[[Principal], bool]) -> int:
+        """Drop every entry whose principal `match`es (a revoked session, key or user);
+        how many. Lookups in flight are not kept once they finish."""
+        with self._lock:
+            gone = [key for key, (principal, _, _) in self._entries.items() if match(principal)]
+            for key in gone:
+                del self._entries[key]
+            self._generation += 1
+        return len(gone)
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
@@ -113,10 +128,12 @@ class CredentialCache:
     async def _look_up(
         self, credential: str, via: str, lookup: Callable[[], Awaitable[Resolved | None]]
     ) -> Principal | None:
+        generation = self._generation
         resolved = await lookup()
         if resolved is None:
             return None
-        self.put(credential, via, resolved.principal, expires_at=resolved.expires_at)
+        if generation == self._generation:
+            self.put(credential, via, resolved.principal, expires_at=resolved.expires_at)
         return resolved.principal
 
     def _forget(self, key: str, done: asyncio.Future[Principal | None]) -> None:

@@ -1,13 +1,62 @@
-"""Password hashing with argon2id (argon2-cffi's recommended parameters)."""
+"""Password hashing with argon2id (argon2-cffi's recommended parameters), in a small pool.
+
+Each hash or verification takes argon2's 64 MiB and tens of milliseconds of CPU. They run in
+`HASH_THREADS` threads of their own, off the event loop, and at most `MAX_WAITING` more wait
+for one: a flood of logins costs a bounded amount of memory and CPU (one more is refused with
+`PasswordPoolBusy`, a 429 at the route), so `/healthz` and the other routes keep answering.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
+from typing import TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 _hasher = PasswordHasher()
+
+HASH_THREADS = 2
+MAX_WAITING = 32
+
+T = TypeVar("T")
+
+
+class PasswordPoolBusy(Exception):
+    """More password checks are running and waiting than the pool takes."""
+
+
+class PasswordPool:
+    """At most `threads` argon2 computations at once, `waiting` more queued, per process."""
+
+    def __init__(self, threads: int = HASH_THREADS, waiting: int = MAX_WAITING) -> None:
+        self.capacity = threads + waiting
+        self._executor = ThreadPoolExecutor(threads, thread_name_prefix="chunkyard-argon2")
+        self._lock = threading.Lock()
+        self._in_use = 0
+
+    @property
+    def in_use(self) -> int:
+        return self._in_use
+
+    async def run(self, work: Callable[..., T], *args: str) -> T:
+        with self._lock:
+            if self._in_use >= self.capacity:
+                raise PasswordPoolBusy()
+            self._in_use += 1
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._executor, work, *args)
+        finally:
+            with self._lock:
+                self._in_use -= 1
+
+
+pool = PasswordPool()
 
 
 def hash_password(password: str) -> str:

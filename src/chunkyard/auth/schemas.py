@@ -35,3 +35,26 @@ class UserOut(BaseModel):
     username: str
     is_admin: bool
     created_at: datetime
+
+
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=8, max_length=1024)
+
+
+class ApiKeyOut(BaseModel):
+    """An API key as its owner sees it (the secret itself was shown once, at creation)."""
+
+    id: uuid.UUID
+    name: str = Field(description="What the key is for (empty when unnamed).")
+    prefix: str = Field(description="The key's public part: it starts `cky_<prefix>_`.")
+    created_at: datetime
+    last_used_at: datetime | None = Field(
+        description="When the key last authenticated a request (to about a minute)."
+    )
+
+
+class ApiKeyList(BaseModel):
+    items: list[ApiKeyOut]

@@ -127,6 +127,9 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = _created_at()
+    # Set by `chunkyard users disable`: the user cannot sign in, and every session and API
+    # key of theirs was revoked at that moment.
+    disabled_at: Mapped[datetime | None]
 
     api_keys: Mapped[list[ApiKey]] = relationship(
         back_populates="user", lazy="raise", passive_deletes=True
@@ -147,11 +150,29 @@ class ApiKey(Base):
     )
     prefix: Mapped[str] = mapped_column(String(32), unique=True)
     key_hash: Mapped[str] = mapped_column(String(255))
+    # What the key is for, as its owner named it ("" when unnamed).
+    name: Mapped[str] = mapped_column(String(100), default="", server_default="")
     created_at: Mapped[datetime] = _created_at()
+    # When the key last authenticated a request, to the minute (auth/usage.py).
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
 
     user: Mapped[User] = relationship(back_populates="api_keys", lazy="raise")
+
+
+class AuthSession(Base):
+    """A signed-in session: its id is the `sid` of the tokens issued at login, so revoking
+    the row (logout, a password change, a disabled user) ends the session everywhere."""
+
+    __tablename__ = "auth_sessions"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid7)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = _created_at()
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
 
 
 class Collection(Base):
