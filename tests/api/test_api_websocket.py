@@ -124,6 +124,10 @@ def test_session_cookie_authenticates_from_the_same_origin_only(api: Api) -> Non
     cross_site = refused(api, created["id"], {"Origin": "https://evil.example"})
     assert cross_site.status_code == 401
     assert cross_site.json()["error"] == "cross_site"
+    # The same host under another scheme (an https page on this http server) is another origin.
+    for other in ("https://testserver", "http://testserver:8443", "null"):
+        refusal = refused(api, created["id"], {"Origin": other})
+        assert (refusal.status_code, refusal.json()["error"]) == (401, "cross_site"), other
     api.client.cookies.clear()
     # Another user's credentials see nothing.
     assert refused(api, created["id"], headers).status_code == 404

@@ -20,7 +20,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from chunkyard.auth.dependencies import SESSION_COOKIE
+from chunkyard.auth.dependencies import SESSION_COOKIE, same_origin
 from chunkyard.auth.service import Principal, resolve_credential
 from chunkyard.kit.deps import SessionFactoryDep, SettingsDep
 from chunkyard.kit.errors import NotFound, ServiceError, Unauthorized
@@ -141,12 +141,12 @@ async def _authenticate(
 
 
 def _same_origin(websocket: WebSocket) -> bool:
-    """Browsers always send Origin on a WebSocket handshake; it must be this host."""
-    origin = websocket.headers.get("origin")
-    if origin is None:
-        return True  # not a browser: no ambient cookie to abuse
-    host = websocket.headers.get("host", "")
-    return origin.split("://", 1)[-1].rstrip("/") == host
+    """Browsers always send Origin on a WebSocket handshake; it must be this server, scheme
+    included (the page of ws:// is http://, of wss:// https://), as for cookie writes. No
+    Origin is not a browser: no ambient cookie to abuse."""
+    scheme = {"ws": "http", "wss": "https"}.get(websocket.url.scheme, websocket.url.scheme)
+    return same_origin(websocket.headers.get("origin"), scheme,
+                       websocket.headers.get("host", ""))
 
 
 async def _deny(websocket: WebSocket, error: ServiceError) -> None:
