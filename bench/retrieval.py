@@ -55,7 +55,7 @@ import platform
 import sqlite3
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -338,50 +338,13 @@ def configs() -> list[Config]:
 # -- scoring -------------------------------------------------------------------------------
 
 
-def union_length(ranges: Iterable[Range]) -> int:
-    total, reach = 0, -1
-    for s, e in sorted(ranges):
-        if e <= reach:
-            continue
-        total += e - max(s, reach)
-        reach = e
-    return total
-
-
-def merged(ranges: Iterable[Range]) -> list[Range]:
-    out: list[Range] = []
-    for s, e in sorted(ranges):
-        if out and s <= out[-1][1]:
-            out[-1] = (out[-1][0], max(out[-1][1], e))
-        else:
-            out.append((s, e))
-    return out
-
-
-def covered(r: Range, ranges: Sequence[Range]) -> int:
-    """Characters of `r` inside the (disjoint, sorted) `ranges`."""
-    return sum(max(0, min(r[1], e) - max(r[0], s)) for s, e in ranges)
-
-
 def score(question: Question, retrieved: Sequence[tuple[str, int, int]]) -> tuple[float, ...]:
-    """(recall, precision, iou) of one question, by the rule in the module docstring."""
-    inter: list[Range] = []
-    for corpus, s, e in retrieved:
-        if corpus != question.corpus:
-            continue
-        for rs, re_ in question.references:
-            lo, hi = max(s, rs), min(e, re_)
-            if lo < hi:
-                inter.append((lo, hi))
-    inter = merged(inter)
-    found = sum(e - s for s, e in inter)
-    reference = sum(e - s for s, e in question.references)
-    retrieved_chars = sum(e - s for _, s, e in retrieved)
-    uncovered = sum((e - s) - covered((s, e), inter) for s, e in question.references)
-    recall = found / reference if reference else 0.0
-    precision = found / retrieved_chars if retrieved_chars else 0.0
-    iou_den = retrieved_chars + uncovered
-    return recall, precision, (found / iou_den if iou_den else 0.0)
+    """(recall, precision, iou) of one question: the service's own scoring
+    (`chunkyard.evaluation.scoring`, the rule in the module docstring), so the two agree."""
+    from chunkyard.evaluation.scoring import score as score_spans
+
+    result = score_spans([(question.corpus, s, e) for s, e in question.references], retrieved)
+    return result.recall, result.precision, result.iou
 
 
 @dataclass
@@ -416,9 +379,9 @@ def evaluate(
     texts = [corpora[c][s:e] for c, s, e in chunks]
     tokens = [tokenizer.count(t) for t in texts]
     vectors = embed_for_retrieval(cache, texts)
-    sims = question_vectors @ vectors.T
-    # Highest similarity first, ties to the earlier chunk (a stable sort of the negated scores).
-    top = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+    from chunkyard.evaluation.scoring import top_k
+
+    top = top_k(question_vectors, vectors, k)  # highest similarity first, ties to the earlier
     scores = np.array([score(q, [chunks[j] for j in top[i]]) for i, q in enumerate(questions)])
     row = Row(name, chunks=len(chunks), mean_tokens=float(np.mean(tokens)),
               max_tokens=max(tokens), recall=float(scores[:, 0].mean()),

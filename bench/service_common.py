@@ -29,6 +29,7 @@ class Server:
     base: str
     env: dict[str, str]
     token: str
+    pid: int = 0  # the server process (its CPU time is what bench/request_cpu.py reads)
 
     @property
     def headers(self) -> dict[str, str]:
@@ -86,7 +87,7 @@ def running_server(extra_env: dict[str, str] | None = None) -> Iterator[Server]:
             token = httpx.post(
                 f"{base}/api/v1/auth/login", json={"username": "bench", "password": PASSWORD}
             ).json()["access_token"]
-            yield Server(base, env, token)
+            yield Server(base, env, token, process.pid)
         finally:
             process.terminate()
             try:

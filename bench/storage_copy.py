@@ -29,6 +29,7 @@ from typing import Any
 
 from sqlalchemy import text
 
+from chunkyard.core.stable_ids import stable_chunk_id
 from chunkyard.core.types import Chunk as CoreChunk
 from chunkyard.storage.dialect import ChunkRow, PostgresDialect
 from chunkyard.storage.engine import create_engine, create_session_factory
@@ -68,13 +69,14 @@ async def main(rows_total: int, per_document: int, chars: int, runs: int) -> Non
 
         metadata = {"strategy": "recursive", "headings": ["Guide", "Install"]}
         rows = [
-            ChunkRow(partition_key_for(d.id), collection.id, d.id, config_id, i,
+            ChunkRow(partition_key_for(d.id), collection.id, d.id, config_id,
+                     stable_chunk_id(d.id, "c" * 64, _text(i, chars), 0), i,
                      _text(i, chars), i * chars, (i + 1) * chars, chars // 4, metadata)
             for d in documents for i in range(per_document)
         ]
         as_dicts: list[dict[str, Any]] = [
             {"partition_key": r.partition_key, "collection_id": r.collection_id,
-             "document_id": r.document_id, "config_id": r.config_id,
+             "document_id": r.document_id, "config_id": r.config_id, "stable_id": r.stable_id,
              "chunk_index": r.chunk_index, "text": r.text, "start_offset": r.start_offset,
              "end_offset": r.end_offset, "tokens": r.tokens, "metadata": r.metadata}
             for r in rows

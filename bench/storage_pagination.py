@@ -80,9 +80,10 @@ async def main(documents_total: int, samples: int) -> None:
                 for key in keys:
                     await connection.execute(text(
                         "INSERT INTO chunks (partition_key, collection_id, document_id, "
-                        "config_id, chunk_index, text, start_offset, end_offset, tokens, "
-                        "metadata) "
-                        "SELECT d.partition_key, d.collection_id, d.id, 1, g, "
+                        "config_id, stable_id, chunk_index, text, start_offset, "
+                        "end_offset, tokens, metadata) "
+                        "SELECT d.partition_key, d.collection_id, d.id, 1, "
+                        "md5(d.id::text || g::text), g, "
                         "repeat(md5(d.id::text || g::text), 5), g * 160, g * 160 + 160, 40, "
                         "'{\"strategy\": \"recursive\"}'::jsonb "
                         f"FROM documents d CROSS JOIN generate_series(0, "

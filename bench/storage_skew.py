@@ -81,8 +81,8 @@ async def main(collections_total: int, documents_total: int, s: float, seed: int
         batch: list[ChunkRow] = []
         for (document, collection), count in zip(documents, chunk_counts, strict=True):
             key = partition_key_for(document)
-            batch += [ChunkRow(key, collection, document, 1, i, f"chunk {i}", 0, 10, 3,
-                               metadata) for i in range(count)]
+            batch += [ChunkRow(key, collection, document, 1, f"{i:032x}", i, f"chunk {i}", 0,
+                               10, 3, metadata) for i in range(count)]
             if len(batch) >= 200_000:
                 async with sessions() as session:
                     await session.execute(text("SELECT 1"))

@@ -21,6 +21,9 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 echo "== web"
 bash scripts/web.sh
 
+# promtool and prometheus (Debian's prometheus package) for the alert rule tests.
+bash scripts/deploy_tools.sh
+
 echo "== ruff"
 ruff check src tests bench scripts
 echo "== mypy"

@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     sqlite_busy_timeout: float = 30.0
     # Echo SQL statements (debugging only).
     database_echo: bool = False
+    # Database connections each process keeps open (no overflow): a request beyond them waits
+    # for one instead of opening and closing a connection of its own, which cost PostgreSQL a
+    # new backend and SQLite a new thread per request under load.
+    database_pool_size: int = Field(default=20, ge=1, le=500)
 
     # -- chunking jobs (see worker/jobs.py and worker/celery_app.py) ------------------------
     # The Celery broker when it is not `redis_url` (e.g. amqp://guest@localhost//).
@@ -64,6 +68,10 @@ class Settings(BaseSettings):
     # document over it fails alone, saying so (HTML, PDF and DOCX can inflate far past their
     # file's size).
     max_extracted_chars: int = Field(default=50_000_000, ge=1)
+    # The address space (MB) of each process that extracts and chunks: a job's document, a
+    # preview, a compare. A document that needs more fails alone, saying so, and its process
+    # is replaced. 0: no cap. The `local` (torch) embedding model needs 2000 or more.
+    operation_memory_mb: int = Field(default=500, ge=0)
     # Seconds a Celery task (planning an operation, or one of its parts) may run: past the
     # soft limit its operation is failed with a message saying so; at the hard limit the
     # worker process running it is killed.
@@ -92,6 +100,13 @@ class Settings(BaseSettings):
     job_part_documents: int = Field(default=25, ge=1)
     job_part_bytes: int = Field(default=2_000_000, ge=1)
 
+    # -- scheduled maintenance (see chunkyard/maintenance and docs/maintenance.md) ----------
+    # `cleanup` deletes finished operations (and their parts) finished longer ago than this.
+    maintenance_retention_days: float = Field(default=30.0, gt=0)
+    # The embedded mode's in-process scheduler (`chunkyard serve` without a broker); turn it
+    # off when cron or `chunkyard scheduler` runs `chunkyard maintenance run` instead.
+    maintenance_schedule: bool = True
+
     # -- per-user limits (see chunkyard/limits; each refusal is a 429 with Retry-After) -----
     # Operations a user may have pending or running at once; one more is refused at once.
     max_active_operations_per_user: int = Field(default=3, ge=1)
@@ -99,6 +114,11 @@ class Settings(BaseSettings):
     max_storage_bytes_per_user: int = Field(default=1024 * 1024 * 1024, ge=1)
     # Previews and compares (together) a user may ask for in any 60 seconds.
     max_previews_per_minute: int = Field(default=60, ge=1)
+    # API requests one process serves at once (0: no bound); one more waits up to
+    # `admission_wait_seconds` for a slot, then is refused with 429 and Retry-After, so
+    # past its capacity a process answers quickly rather than letting every request slow down.
+    max_concurrent_requests: int = Field(default=64, ge=0)
+    admission_wait_seconds: float = Field(default=1.0, ge=0)
     # Bytes of cached preview results a user may hold (the oldest are dropped first).
     max_preview_cache_bytes_per_user: int = Field(default=8 * 1024 * 1024, ge=1)
     # The largest request body (bytes). Unset: one file of `max_upload_bytes` and its

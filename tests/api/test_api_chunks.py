@@ -80,7 +80,7 @@ def test_chunks_of_documents_and_collections(api: Api) -> None:
             assert chunk["text"] == text[chunk["start"]:chunk["end"]]
             assert 0 < chunk["tokens"] <= CHUNK_SIZE
             assert chunk["metadata"]["strategy"] == "recursive"
-            assert isinstance(chunk["id"], int)
+            assert isinstance(chunk["id"], str) and len(chunk["id"]) == 32
         assert [c["start"] for c in items] == sorted(c["start"] for c in items)
         per_document.extend(items)
 

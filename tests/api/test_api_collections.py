@@ -30,6 +30,7 @@ def test_collection_round_trip(api: Api) -> None:
     )
     assert set(created) == {
         "id", "name", "config", "document_count", "chunk_count", "created_at", "last_operation",
+        "stale_documents", "other_config_documents",
     }
     assert created["last_operation"] is None
     assert created["name"] == "Handbook"

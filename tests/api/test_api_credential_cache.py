@@ -205,10 +205,12 @@ def test_a_cached_token_is_refused_once_it_expires(
     app: Any = api.client.app
     monkeypatch.setitem(app.state._state, "credential_cache", CredentialCache(ttl=60))
     user = api.client.get(f"{API}/auth/me", headers=user_headers(api)).json()
-    token = session_token(api, uuid.UUID(user["id"]), ttl=timedelta(seconds=1))
+    # 3 s: `exp` is in whole seconds, so a 1 s token issued late in a second was valid for a
+    # tenth of one, and on a busy machine it had expired before its first request.
+    token = session_token(api, uuid.UUID(user["id"]), ttl=timedelta(seconds=3))
     headers = {"Authorization": f"Bearer {token}"}
     assert api.client.get(f"{API}/auth/me", headers=headers).status_code == 200
-    time.sleep(1.1)
+    time.sleep(3.1)
     assert_error(api.client.get(f"{API}/auth/me", headers=headers), 401, "invalid_token")
 
 

@@ -1,11 +1,10 @@
 """GET /documents/{id}/text: a stored document's extracted text, exactly what a chunking
 operation chunks (the offsets of its stored chunks index it), owner-scoped, with the errors of a
-preview by document (422 unextractable, 409 blob missing, 413 over the preview's limit)."""
+preview by document (422 unextractable, 409 blob missing); a text longer than one answer holds
+is read in windows (`tests/api/test_api_large_documents.py`)."""
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -14,12 +13,10 @@ import pytest
 from api_helpers import API, Api, assert_error, create_collection, user_headers
 from operation_helpers import CORRUPT_PDF, start, text_file, upload, wait_finished
 
-from chunkyard.core.types import Document
-from chunkyard.documents import router as documents_routes
 from chunkyard.documents import service as documents_service
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
-FIELDS = {"document_id", "filename", "kind", "text", "size_chars"}
+FIELDS = {"document_id", "filename", "kind", "text", "size_chars", "start", "end"}
 KINDS = {"guide.md": "markdown", "unicode.txt": "text", "page.html": "html",
          "report.pdf": "pdf", "memo.docx": "docx", "sample.py": "code"}
 # Paragraphs apart by runs of blank lines and indented lines: whitespace no chunk covers.
@@ -172,45 +169,57 @@ def test_unreadable_documents_are_the_previews_errors(api: Api) -> None:
     assert_error(preview, 409, "document_unreadable")
 
 
-def test_a_text_over_the_preview_limit_is_413(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_text_over_one_answer_is_read_in_windows(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
     headers = user_headers(api)
     collection = create_collection(api, headers)
     data = unique(text_file("long", paragraphs=6))
     (document,) = upload(api, headers, collection["id"], [("long.txt", data)])
-    length = len(data.decode())
+    text = data.decode()
+    length = len(text)
     monkeypatch.setattr(documents_service, "MAX_PREVIEW_CHARS", length - 1)
     response = api.client.get(f"{API}/documents/{document['id']}/text", headers=headers)
-    assert str(length) in assert_error(response, 413)["detail"]
-    # The same limit as a preview of the document.
+    detail = assert_error(response, 413)["detail"]
+    assert f"{length:,}" in detail and "start and end" in detail
+    assert document["id"] not in detail and "'long.txt'" in detail
+    # A window of it is the text's own characters, and says where it is.
+    response = api.client.get(f"{API}/documents/{document['id']}/text",
+                              params={"start": 10, "end": 50}, headers=headers)
+    assert response.status_code == 200, response.text
+    window = response.json()
+    assert (window["text"], window["start"], window["end"], window["size_chars"]) == (
+        text[10:50], 10, 50, length)
+    # The preview of the document is not limited: it chunks the whole text.
     preview = api.client.post(
         f"{API}/preview", json={"document_id": document["id"]}, headers=headers
     )
-    assert_error(preview, 413)
+    assert preview.status_code == 200, preview.text
     monkeypatch.setattr(documents_service, "MAX_PREVIEW_CHARS", length)
-    assert text_of(api, headers, document["id"])["size_chars"] == length
+    whole = text_of(api, headers, document["id"])
+    assert (whole["size_chars"], whole["start"], whole["end"]) == (length, 0, length)
 
 
-def test_the_text_is_read_off_the_event_loop(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
-    started = threading.Event()
-    real = documents_routes.load_document
+def test_the_text_is_read_in_the_chunking_processes(api: Api) -> None:
+    # Off the event loop, and under the memory cap of the chunking processes, as a preview
+    # is: a file that inflates (a DOCX, an HTML page) costs the API process nothing.
+    pool = api.client.app.state.services.chunking_pool  # type: ignore[attr-defined]
+    assert pool.uses_processes
+    ran: list[str] = []
+    run = pool.run
 
-    def slow_read(*args: Any) -> Document:
-        started.set()
-        time.sleep(1.5)  # blocking: would stall every request if run on the loop
-        return real(*args)
+    async def recording(fn: Any, *args: Any) -> Any:
+        ran.append(fn.__name__)
+        return await run(fn, *args)
 
-    monkeypatch.setattr(documents_routes, "load_document", slow_read)
-    headers = user_headers(api)
-    collection = create_collection(api, headers)
-    (document,) = upload(api, headers, collection["id"], [("slow.txt", text_file("slow"))])
-    results: list[int] = []
-    worker = threading.Thread(target=lambda: results.append(api.client.get(
-        f"{API}/documents/{document['id']}/text", headers=headers
-    ).status_code))
-    worker.start()
-    assert started.wait(5)
-    before = time.perf_counter()
-    assert api.client.get("/healthz").status_code == 200
-    assert time.perf_counter() - before < 1.0
-    worker.join(10)
-    assert results == [200]
+    pool.run = recording
+    try:
+        headers = user_headers(api)
+        collection = create_collection(api, headers)
+        data = text_file("doc")
+        (document,) = upload(api, headers, collection["id"], [("doc.txt", data)])
+        body = text_of(api, headers, document["id"])
+    finally:
+        pool.run = run
+    assert ran == ["load_text_window"]
+    assert body["text"] == data.decode()

@@ -77,7 +77,9 @@ def test_upload_several_files_at_once(api: Api) -> None:
     assert [d["filename"] for d in items] == ["guide.md", "prose.txt", "report.pdf"]
     for doc, (_, content, _) in zip(items, files, strict=True):
         assert set(doc) == {"id", "collection_id", "filename", "status", "size_bytes",
-                            "content_sha256", "chunk_count", "error"}
+                            "content_sha256", "chunk_count", "error", "chunked_with",
+                            "chunked_at", "stale"}
+        assert doc["chunked_with"] is None and doc["stale"] is False
         assert doc["collection_id"] == collection["id"]
         assert doc["status"] == "pending"
         assert doc["size_bytes"] == len(content)

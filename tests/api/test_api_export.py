@@ -68,7 +68,9 @@ def test_export_is_every_listed_chunk_with_its_source(
         ).json()["items"]
     }
     _, lines = export(api, headers, collection["id"])
-    assert [{k: v for k, v in line.items() if k != "source"} for line in lines] == listed
+    assert [{k: v for k, v in line.items() if k not in ("source", "config")}
+            for line in lines] == listed
+    assert all(line["config"] == collection["config"] for line in lines)
     assert [line["source"] for line in lines] == [names[c["document_id"]] for c in listed]
     assert {line["source"] for line in lines} == {"notes.txt", "guide.md", "ünïcode.txt"}
 

@@ -20,6 +20,9 @@ from starlette.testclient import WebSocketDenialResponse
 
 from chunkyard.auth.service import cli_create_api_key
 
+QUESTIONS_CSV = (b'question,references,corpus_id\n'
+                 b'"Whose?","[{""start_index"": 0, ""end_index"": 5}]",mine\n')
+
 # (method, path template) -> keyword arguments of the request, valid for the owner.
 REQUESTS: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/collections/{collection_id}"): {},
@@ -41,6 +44,21 @@ REQUESTS: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/collections/{collection_id}/export"): {},
     ("WS", "/operations/{operation_id}/ws"): {},
     ("DELETE", "/api-keys/{key_id}"): {},
+    ("POST", "/collections/{collection_id}/diff"): {"json": {}},
+    ("PUT", "/documents/{document_id}/file"): {
+        "files": [("file", ("intruder.txt", b"intruder text " * 50, "text/plain"))]
+    },
+    ("GET", "/collections/{collection_id}/questions"): {},
+    ("POST", "/collections/{collection_id}/questions"): {"json": {
+        "question": "Whose?", "references": [
+            {"document_id": "00000000-0000-7000-8000-000000000000", "start": 0, "end": 5}]}},
+    ("POST", "/collections/{collection_id}/questions/import"): {
+        "files": {"file": ("q.csv", QUESTIONS_CSV, "text/csv")}
+    },
+    ("GET", "/collections/{collection_id}/questions/export"): {},
+    ("GET", "/questions/{question_id}"): {},
+    ("PATCH", "/questions/{question_id}"): {"json": {"question": "Taken over?"}},
+    ("DELETE", "/questions/{question_id}"): {},
 }
 
 
@@ -97,11 +115,17 @@ def owned_things(api: Api, headers: dict[str, str]) -> dict[str, str]:
     username = api.client.get(f"{API}/auth/me", headers=headers).json()["username"]
     cli_create_api_key(api.settings, username, "owned")
     [key] = api.client.get(f"{API}/api-keys", headers=headers).json()["items"]
+    question = api.client.post(
+        f"{API}/collections/{collection['id']}/questions", headers=headers,
+        json={"question": "Mine?",
+              "references": [{"document_id": document["id"], "start": 0, "end": 5}]})
+    assert question.status_code == 201, question.text
     return {
         "collection_id": collection["id"],
         "document_id": document["id"],
         "operation_id": operation["id"],
         "key_id": key["id"],
+        "question_id": question.json()["id"],
     }
 
 
@@ -115,6 +139,8 @@ def snapshot(api: Api, headers: dict[str, str], ids: dict[str, str]) -> list[Any
         f"/collections/{ids['collection_id']}/operations",
         f"/operations/{ids['operation_id']}",
         "/api-keys",
+        f"/collections/{ids['collection_id']}/questions",
+        f"/questions/{ids['question_id']}",
     ]
     seen = []
     for url in urls:
@@ -167,6 +193,10 @@ def test_ids_in_bodies_are_owner_scoped(api: Api) -> None:
     ), 404)
     assert_error(api.client.post(
         f"{API}/collections/{theirs['id']}/operations",
+        json={"document_ids": [ids["document_id"]]}, headers=intruder,
+    ), 404)
+    assert_error(api.client.post(
+        f"{API}/collections/{theirs['id']}/diff",
         json={"document_ids": [ids["document_id"]]}, headers=intruder,
     ), 404)
     # The owner, with the same bodies, is served.

@@ -33,7 +33,8 @@ UPLOAD_ROUTE = f"{API}/collections/{{collection_id}}/documents"
 WS_ROUTE = f"{API}/operations/{{operation_id}}/ws"
 OPERATION_FAMILIES = {
     "chunkyard_operations", "chunkyard_operation_queue_depth", "chunkyard_operation_documents",
-    "chunkyard_operation_chunks_created", DURATIONS,
+    "chunkyard_operation_chunks_created", DURATIONS, "chunkyard_operations_active",
+    "chunkyard_documents_failed", "chunkyard_operations_failed",
 }
 PARTITION_FAMILIES = {
     "chunkyard_chunk_partition_skew", "chunkyard_chunk_partition_rows_max",

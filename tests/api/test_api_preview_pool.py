@@ -32,7 +32,7 @@ from chunkyard.chunking.service import validate_config
 from chunkyard.chunking.work import PreviewResult, run_compare, run_document_preview, run_preview
 from chunkyard.core.types import Chunk, ChunkingError
 from chunkyard.documents.stored import StoredFile
-from chunkyard.kit.errors import Conflict, Unavailable
+from chunkyard.kit.errors import Conflict, PayloadTooLarge, Unavailable
 from chunkyard.settings import Settings
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
@@ -244,6 +244,36 @@ def test_work_that_kills_its_worker_twice_is_a_503() -> None:
             await pool.shutdown()
 
     asyncio.run(main())
+
+
+class PanicException(BaseException):
+    """Named like pyo3's: what a Rust tokenizer raises where an allocation fails."""
+
+
+def panic(message: str) -> None:
+    raise PanicException(message)
+
+
+def test_a_tokenizer_panic_at_the_cap_is_413_and_the_pool_goes_on() -> None:
+    """Found from outside: a 30 MB preview at the default 500 MB made the Rust tokenizer panic
+    ("Python API call failed"), and pyo3's PanicException could not be sent back to the API
+    (its class cannot be pickled): a 500. At a cap it is the memory reason (413), like a
+    MemoryError; without one, a RuntimeError that says so."""
+
+    async def main() -> None:
+        pool = ChunkingPool(anyio.CapacityLimiter(2), workers=1, memory_mb=500)
+        try:
+            with pytest.raises(PayloadTooLarge) as refused:
+                await pool.run(panic, "Python API call failed")
+            assert refused.value.error_code == "needs_more_memory"
+            assert "needs more than 500 MB" in refused.value.detail
+            assert await pool.run(os.getpid) in pool.pids()  # the pool goes on
+        finally:
+            await pool.shutdown()
+
+    asyncio.run(main())
+    with pytest.raises(RuntimeError, match="the tokenizer failed: Python API call failed"):
+        pools._in_worker(panic, 0, "Python API call failed")
 
 
 def test_without_processes_the_pool_runs_the_same_work_in_threads(

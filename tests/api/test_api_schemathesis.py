@@ -15,25 +15,27 @@ it.
 
 from __future__ import annotations
 
-import json
-import time
 import uuid
-from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 import schemathesis
 from api_helpers import API, Api, create_collection, session_token, user_headers
+from fuzz_helpers import (
+    Finding,
+    Findings,
+    excerpt,
+    exercise,
+    is_error_body,
+    wait_idle,
+)
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
-from operation_helpers import FINISHED, start, text_file, upload, wait_finished
+from operation_helpers import start, text_file, upload, wait_finished
 from schemathesis import GenerationMode
-from schemathesis import checks as schemathesis_checks
-from schemathesis.errors import FailureGroup
 
 from chunkyard.auth.service import cli_create_api_key
 
@@ -53,6 +55,7 @@ SOMETIMES = st.sampled_from([True, False, False, False])
 # see real ids that exist.
 RUN_LAST = (
     "POST /api/v1/operations/{operation_id}/cancel",
+    "DELETE /api/v1/questions/{question_id}",
     "DELETE /api/v1/documents/{document_id}",
     "DELETE /api/v1/collections/{collection_id}",
     "DELETE /api/v1/api-keys/{key_id}",
@@ -64,28 +67,6 @@ ONE_SOURCE = {f"POST {API}/preview", f"POST {API}/compare"}
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 TEXTS = {name: (CORPUS / name).read_text(encoding="utf-8")
          for name in ("guide.md", "sample.py", "page.html", "prose.txt", "unicode.txt")}
-ERROR_KEYS = {"error", "detail"}
-EXCERPT = 400
-# Request headers that say nothing about a finding.
-NOISE_HEADERS = {
-    "user-agent", "accept-encoding", "accept", "connection", "content-length",
-    "x-schemathesis-testcaseid",
-}
-
-
-def _checks() -> list[Any]:
-    """The server-error and response-conformance checks (looked up by name: schemathesis
-    registers its built-in checks lazily). Checks that resend requests or need a stateful run
-    are left out: they would not go through `api.client`."""
-    return [
-        schemathesis_checks.not_a_server_error,
-        schemathesis_checks.status_code_conformance,
-        schemathesis_checks.content_type_conformance,
-        schemathesis_checks.response_headers_conformance,
-        schemathesis_checks.response_schema_conformance,
-    ]
-
-
 @dataclass
 class Real:
     """The user's own things, and the strategies with their parameter schemas."""
@@ -95,6 +76,7 @@ class Real:
     operation_id: str
     params_schemas: dict[str, dict[str, Any]]
     key_id: str = ""
+    question_id: str = ""
     # A real `next_cursor` of each list that has a second page, by operation label.
     cursors: dict[str, str] = field(default_factory=dict)
 
@@ -104,47 +86,9 @@ class Real:
             "document_id": self.document_id,
             "operation_id": self.operation_id,
             "key_id": self.key_id,
+            "question_id": self.question_id,
         }
         return {name: known[name] for name in names if name in known}
-
-
-@dataclass
-class Finding:
-    kind: str
-    operation: str
-    status: int | None
-    message: str
-    request: str
-    response: str
-    count: int = 1
-
-
-@dataclass
-class Findings:
-    by_key: dict[tuple[str, str, int | None, str], Finding] = field(default_factory=dict)
-    statuses: defaultdict[str, Counter[int]] = field(default_factory=lambda: defaultdict(Counter))
-    # The request that started each operation, by the operation's id.
-    started: dict[str, str] = field(default_factory=dict)
-
-    def add(self, finding: Finding, detail: str = "") -> None:
-        """Keep the first request of each kind of finding, and count the others."""
-        key = (finding.kind, finding.operation, finding.status, detail)
-        if key in self.by_key:
-            self.by_key[key].count += 1
-        else:
-            self.by_key[key] = finding
-
-    def summary(self) -> str:
-        return "\n".join(f"{label}: {dict(seen)}" for label, seen in self.statuses.items())
-
-    def report(self) -> str:
-        lines = [f"{len(self.by_key)} distinct finding(s):"]
-        for f in self.by_key.values():
-            lines.append(
-                f"\n--- [{f.kind}] {f.operation} -> {f.status} (seen {f.count}x)\n"
-                f"{f.message}\nrequest:  {f.request}\nresponse: {f.response}"
-            )
-        return "\n".join(lines)
 
 
 # ---- generation -------------------------------------------------------------------------
@@ -312,100 +256,6 @@ def _explicit_cases(operation: Any, real: Real) -> list[schemathesis.Case]:
 # ---- one request ------------------------------------------------------------------------
 
 
-def _excerpt(data: bytes | str | None) -> str:
-    if data is None:
-        return ""
-    text = data if isinstance(data, str) else data.decode("utf-8", "backslashreplace")
-    return text if len(text) <= EXCERPT else f"{text[:EXCERPT]}... ({len(text)} chars)"
-
-
-def _describe(prepared: requests.PreparedRequest) -> str:
-    """A reproducer: the request, with the token elided."""
-    headers = {
-        name: "Bearer <token>" if name.lower() == "authorization" else value
-        for name, value in prepared.headers.items()
-        if name.lower() not in NOISE_HEADERS
-    }
-    return f"{prepared.method} {prepared.url} headers={headers} body={_excerpt(prepared.body)!r}"
-
-
-def _prepare(case: schemathesis.Case, auth: dict[str, str]) -> requests.PreparedRequest:
-    """Schemathesis's own serialization of the case, as the exact bytes it would send, with
-    the user's credentials whatever the case generated for that header."""
-    kwargs = case.as_transport_kwargs(base_url="http://testserver", headers=auth)
-    headers = {
-        name: value
-        for name, value in (kwargs.get("headers") or {}).items()
-        if name.lower() != "authorization"
-    }
-    headers.update(auth)
-    return requests.Request(
-        method=kwargs["method"],
-        url=kwargs["url"],
-        headers=headers,
-        params=kwargs.get("params"),
-        cookies=kwargs.get("cookies"),
-        data=kwargs.get("data"),
-        files=kwargs.get("files"),
-        json=kwargs.get("json"),
-    ).prepare()
-
-
-def _is_json_object(content: bytes) -> bool:
-    try:
-        return isinstance(json.loads(content), dict)
-    except ValueError:
-        return False
-
-
-def _is_error_body(content: bytes) -> bool:
-    if not _is_json_object(content):
-        return False
-    body = json.loads(content)
-    return (
-        set(body) == ERROR_KEYS
-        and all(isinstance(body[key], str) and body[key] for key in ERROR_KEYS)
-    )
-
-
-def _exercise(api: Api, auth: dict[str, str], case: schemathesis.Case, out: Findings) -> None:
-    label = case.operation.label
-    prepared = _prepare(case, auth)
-    request = _describe(prepared)
-    body: bytes | None = prepared.body.encode() if isinstance(prepared.body, str) else prepared.body
-    try:
-        response = api.client.request(
-            str(prepared.method), str(prepared.url), headers=dict(prepared.headers), content=body
-        )
-    except Exception as exc:  # raised through the test client: a 500 behind a real server
-        out.add(Finding("exception", label, None, repr(exc), request, ""), type(exc).__name__)
-        return
-    finally:
-        api.client.cookies.clear()
-    status = response.status_code
-    out.statuses[label][status] += 1
-    excerpt = _excerpt(response.content)
-    if status == 202 and _is_json_object(response.content):
-        out.started[str(response.json().get("id"))] = request
-    if status >= 500:
-        out.add(Finding("server error", label, status, "status >= 500", request, excerpt))
-    elif status >= 400 and not _is_error_body(response.content):
-        out.add(Finding(
-            "error body", label, status, "a 4xx body that is not {error, detail}", request, excerpt
-        ))
-    try:
-        case.validate_response(response, checks=_checks())
-    except FailureGroup as group:
-        for failure in group.exceptions:
-            if status >= 500 and failure.title.startswith(("Server error", "Undocumented")):
-                continue  # reported above, with its body
-            out.add(
-                Finding(f"schemathesis: {failure.title}", label, status, failure.message,
-                        request, excerpt),
-                failure.title,
-            )
-
-
 # ---- the run ----------------------------------------------------------------------------
 
 
@@ -437,7 +287,10 @@ def _make_real(api: Api, auth: dict[str, str]) -> Real:
     collection = create_collection(api, auth)
     [document, *_] = upload(
         api, auth, collection["id"],
-        [("notes.txt", text_file("fuzz")), *((n, t.encode()) for n, t in TEXTS.items())],
+        # 40 paragraphs: several chunks at the default 512 tokens, so its chunk list has a
+        # second page (12 paragraphs are about 480 tokens, one chunk or two by chance).
+        [("notes.txt", text_file("fuzz", paragraphs=40)),
+         *((n, t.encode()) for n, t in TEXTS.items())],
     )
     operation = start(api, auth, collection["id"])
     assert wait_finished(api, auth, operation["id"])["status"] == "completed"
@@ -447,7 +300,13 @@ def _make_real(api: Api, auth: dict[str, str]) -> Real:
     username = api.client.get(f"{API}/auth/me", headers=auth).json()["username"]
     cli_create_api_key(api.settings, username, "fuzzed")
     [key] = api.client.get(f"{API}/api-keys", headers=auth).json()["items"]
-    real = Real(collection["id"], document["id"], operation["id"], schemas, key_id=key["id"])
+    question = api.client.post(
+        f"{API}/collections/{collection['id']}/questions", headers=auth,
+        json={"question": "What is in the notes?",
+              "references": [{"document_id": document["id"], "start": 0, "end": 20}]})
+    assert question.status_code == 201, question.text
+    real = Real(collection["id"], document["id"], operation["id"], schemas, key_id=key["id"],
+                question_id=question.json()["id"])
     create_collection(api, auth)  # so that the list of collections has a second page
     for path in (
         "/collections", "/collections/{collection_id}/documents",
@@ -463,41 +322,14 @@ def _make_real(api: Api, auth: dict[str, str]) -> Real:
     return real
 
 
-def _wait_idle(
-    api: Api, auth: dict[str, str], collection_id: str, out: Findings, timeout: float = 60
-) -> None:
-    """Let the operations the fuzzing started finish, so that fixtures are not deleted under
-    them and nothing keeps running behind later tests. An operation that failed as a whole
-    met an unexpected exception in the job: the background equivalent of a 500."""
-    deadline = time.monotonic() + timeout
-    while True:
-        response = api.client.get(
-            f"{API}/collections/{collection_id}/operations", params={"limit": 1000}, headers=auth
-        )
-        if response.status_code == 404:  # the collection is gone: nothing left to wait for
-            return
-        assert response.status_code == 200, response.text
-        items = response.json()["items"]
-        if all(item["status"] in FINISHED for item in items):
-            break
-        assert time.monotonic() < deadline, f"operations still running after {timeout}s"
-        time.sleep(0.05)
-    for item in items:
-        if item["status"] == "failed":
-            out.add(Finding(
-                "operation failed", "POST /api/v1/collections/{collection_id}/operations", 202,
-                f"operation {item['id']} failed: {item['error']}",
-                out.started.get(item["id"], "(started before the fuzzing)"), json.dumps(item),
-            ), item["id"])
-
-
 def _undocumented_methods(
     api: Api, auth: dict[str, str], document: dict[str, Any], real: Real, out: Findings
 ) -> None:
     """Every documented path answers its undocumented methods with a 405 in SPEC's body."""
     for template, documented in document["paths"].items():
         path = template.format(
-            **real.for_path({"collection_id", "document_id", "operation_id", "key_id"})
+            **real.for_path({"collection_id", "document_id", "operation_id", "key_id",
+                             "question_id"})
         )
         for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
             if method.lower() in documented:
@@ -505,13 +337,13 @@ def _undocumented_methods(
             response = api.client.request(method, path, headers=auth)
             label = f"{method} {template} (undocumented)"
             out.statuses[label][response.status_code] += 1
-            request, excerpt = f"{method} {path}", _excerpt(response.content)
+            request, shown = f"{method} {path}", excerpt(response.content)
             if response.status_code != 405:
                 out.add(Finding("undocumented method", label, response.status_code,
-                                "expected 405", request, excerpt))
-            elif not _is_error_body(response.content):
+                                "expected 405", request, shown))
+            elif not is_error_body(response.content):
                 out.add(Finding("error body", label, 405,
-                                "a 405 body that is not {error, detail}", request, excerpt))
+                                "a 405 body that is not {error, detail}", request, shown))
 
 
 def test_schemathesis_finds_no_server_error_and_conforms(api: Api) -> None:
@@ -529,18 +361,18 @@ def test_schemathesis_finds_no_server_error_and_conforms(api: Api) -> None:
     _undocumented_methods(api, auth, served.json(), real, findings)
     for operation in operations:
         if operation.label == RUN_LAST[0]:
-            _wait_idle(api, auth, real.collection_id, findings)
+            wait_idle(api, auth, real.collection_id, findings)
         _fuzz(
             MAX_EXAMPLES_CHUNKING if operation.label in CHUNKING else MAX_EXAMPLES,
             _strategy(operation, real),
             _explicit_cases(operation, real),
-            lambda case: _exercise(api, auth, case, findings),
+            lambda case: exercise(api, auth, case, findings),
         )
     # The fuzzed logout ended the session: a new one of the same user to wait with.
     me = api.client.get(f"{API}/auth/me", headers=auth)
     if me.status_code == 401:
         auth = {"Authorization": f"Bearer {session_token(api, user_id)}"}
-    _wait_idle(api, auth, real.collection_id, findings)
+    wait_idle(api, auth, real.collection_id, findings)
 
     print(f"statuses per operation ({api.backend}):\n{findings.summary()}")  # shown on failure
     if findings.by_key:

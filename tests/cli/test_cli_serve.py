@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
@@ -20,33 +17,16 @@ import pytest
 from pydantic import SecretStr
 
 import dbsupport
+import serversupport
 from chunkyard.auth.bootstrap import FIRST_USERNAME, ensure_first_user
 from chunkyard.auth.service import cli_create_user
 from chunkyard.cli.main import main
 from chunkyard.settings import Settings
 from chunkyard.storage import migrate
+from serversupport import EXE, START_TIMEOUT, STOP_TIMEOUT, Server, free_port, serve_env
 
-BIN = Path(sys.executable).parent / "chunkyard"
-EXE = str(BIN) if BIN.exists() else (shutil.which("chunkyard") or "chunkyard")
 SECRET = "chunkyard-serve-test-secret-" + "y" * 32
 FIRST_USER_RE = re.compile(r"created the first user: admin / (\S+)")
-START_TIMEOUT = 60.0
-STOP_TIMEOUT = 20.0
-
-
-def free_port() -> int:
-    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def serve_env(data_dir: Path, **extra: str) -> dict[str, str]:
-    """The environment without any CHUNKYARD_* of the caller's, plus `data_dir` and `extra`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CHUNKYARD_")}
-    env["CHUNKYARD_DATA_DIR"] = str(data_dir)
-    env.update(extra)
-    return env
 
 
 def run_serve(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -57,57 +37,14 @@ def run_serve(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedPro
     )
 
 
-class Server:
-    """A running `chunkyard serve`; its stderr (logs and the first password) goes to a file."""
-
-    def __init__(self, proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
-        self.proc = proc
-        self.url = f"http://127.0.0.1:{port}"
-        self.log = log
-
-    def stderr(self) -> str:
-        return self.log.read_text(encoding="utf-8")
-
-    def wait_healthy(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                pytest.fail(f"serve exited with {self.proc.returncode}:\n{self.stderr()}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        pytest.fail(f"serve did not answer /healthz in {START_TIMEOUT:.0f}s:\n{self.stderr()}")
-
-    def stop(self) -> int:
-        """SIGTERM, as a service manager stops it; the exit code."""
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=STOP_TIMEOUT)
-
-
 @contextmanager
 def serving(tmp_path: Path, data_dir: Path, name: str, *, secret: str | None = SECRET,
             **env: str) -> Iterator[Server]:
     """`chunkyard serve` on a free port; `secret=None` leaves CHUNKYARD_SECRET_KEY unset."""
-    port = free_port()
-    log = tmp_path / f"{name}.stderr"
     if secret is not None:
         env["CHUNKYARD_SECRET_KEY"] = secret
-    with log.open("wb") as err, (tmp_path / f"{name}.stdout").open("wb") as out:
-        proc = subprocess.Popen(
-            [EXE, "serve", "--port", str(port)], stdout=out, stderr=err, cwd=tmp_path,
-            env=serve_env(data_dir, **env),
-        )
-    server = Server(proc, port, log)
-    try:
-        server.wait_healthy()
+    with serversupport.serving(tmp_path, serve_env(data_dir, **env), name) as server:
         yield server
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=STOP_TIMEOUT)
 
 
 def login(server: Server, password: str) -> httpx.Response:

@@ -16,6 +16,7 @@ from chunkyard.core.compare import (
     clean_end,
     compare,
     pick_recommendation,
+    result_dict,
     score,
 )
 from chunkyard.core.types import ChunkingError
@@ -222,6 +223,21 @@ def test_keep_going_reports_a_configuration_that_fails_while_chunking() -> None:
     # Without keep_going the first failure still raises, as it always did.
     with pytest.raises(ChunkingError, match="cannot reach embedding endpoint"):
         compare(TEXT, cfg)
+
+
+def test_a_success_and_a_failure_answer_with_the_same_keys() -> None:
+    """One mapping for the API's and `chunkyard compare --json`'s entries: a success has
+    `error` null, a failure null `metrics` and `chunks`; both share the head."""
+    ok = _result("recursive", mid=0.1, small=0.1, mean=70)
+    failed = ComparisonFailure("semantic", {"chunk_size": 100}, "cannot reach it")
+    assert result_dict(ok) == {"strategy": "recursive", "params": {"chunk_size": 100},
+                               "metrics": ok.metrics.to_dict(), "chunks": [], "error": None}
+    assert result_dict(failed) == failed.to_dict()
+    assert list(result_dict(ok)) == list(result_dict(failed))
+    assert ok.chunk_size == failed.chunk_size == 100
+    # The params are copied: changing an answer changes no result.
+    result_dict(ok)["params"]["chunk_size"] = 1
+    assert ok.params == {"chunk_size": 100}
 
 
 def test_the_pick_is_made_over_the_successes_only() -> None:

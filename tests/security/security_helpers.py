@@ -12,6 +12,11 @@ def html_declaring(charset: str, body: bytes) -> bytes:
             b"<title>t</title></head><body><h1>Poison</h1><p>" + body + b"</p></body></html>")
 
 
+def nested_lists(depth: int) -> bytes:
+    """An HTML page of `depth` nested, never closed `<ul><li>` lists."""
+    return b"<html><body>" + b"<ul><li>x" * depth + b"</body></html>"
+
+
 def pdf_with_content(content: bytes, pages: int = 1, *, deflate: bool = False) -> bytes:
     """A PDF of `pages` pages that all draw one content stream `content` in Helvetica
     (stored deflated when `deflate`)."""

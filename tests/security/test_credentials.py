@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from api_helpers import (
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chunkyard.auth import passwords
 from chunkyard.auth.service import (
     cli_create_api_key,
     cli_list_api_keys,
@@ -277,3 +279,27 @@ def test_failures_from_one_address_lock_it_whatever_the_username(api: Api) -> No
         assert_error(_attempt(api, f"ghost-{n}-{uuid.uuid4().hex[:6]}", "x" * 8), 401)
     # A sixth username, even a real one with its right password: this address waits.
     assert_error(_attempt(api, real, PASSWORD), 429, "too_many_logins")
+
+
+def test_a_login_holds_no_database_connection_while_its_password_is_checked(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Finding of issue 12, point 6: a login held its connection while it waited for the
+    # argon2 pool, so 50 at once held all of them (5 and 10 more) and the rest of the API
+    # waited 30 s for one, then answered 500.
+    username = make_user(api)
+    app: Any = api.client.app
+    connections = app.state.engine.sync_engine.pool
+    held: list[int] = []
+    run = passwords.pool.run
+
+    async def checked(work: Callable[..., Any], *args: str) -> Any:
+        held.append(connections.checkedout())
+        return await run(work, *args)
+
+    monkeypatch.setattr(passwords.pool, "run", checked)
+    _login(api, username)
+    api.client.cookies.clear()
+    assert_error(_attempt(api, username, "wrong password"), 401, "invalid_credentials")
+    assert_error(_attempt(api, f"ghost-{uuid.uuid4().hex[:6]}", "x" * 8), 401)
+    assert held == [0, 0, 0]

@@ -6,86 +6,39 @@ count together, and the 6th is refused (429 with Retry-After) within 50 ms."""
 from __future__ import annotations
 
 import os
-import shutil
-import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, closing, contextmanager
-from pathlib import Path
+from contextlib import ExitStack, contextmanager
 
 import httpx
 import pytest
 import redis
 
 import dbsupport
+import serversupport
 from chunkyard.auth.service import cli_create_user
 from chunkyard.settings import Settings
 from chunkyard.storage import migrate
+from serversupport import EXE, settings_env
 
-BIN = Path(sys.executable).parent / "chunkyard"
-EXE = str(BIN) if BIN.exists() else (shutil.which("chunkyard") or "chunkyard")
 SECRET = "chunkyard-credentials-test-secret-" + "z" * 32
 PASSWORD = "correct horse battery staple"
 REVOCATION_BOUND = 2.0
 
 
-def _free_port() -> int:
-    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _env(settings: Settings, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CHUNKYARD_")}
-    env["CHUNKYARD_DATA_DIR"] = str(settings.data_dir)
-    env["CHUNKYARD_SECRET_KEY"] = SECRET
-    if settings.database_url:
-        env["CHUNKYARD_DATABASE_URL"] = settings.database_url
-    if settings.redis_url:
-        env["CHUNKYARD_REDIS_URL"] = settings.redis_url
-        env["CHUNKYARD_QUEUE"] = settings.queue
-    env.update(extra)
-    return env
-
-
 def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([EXE, *args], capture_output=True, text=True, timeout=120,
-                          env=_env(settings), cwd=settings.data_dir, check=False)
+                          env=settings_env(settings, SECRET), cwd=settings.data_dir,
+                          check=False)
 
 
 @contextmanager
 def serving(settings: Settings, name: str) -> Iterator[str]:
-    """`chunkyard serve` on a free port; its base URL."""
-    port = _free_port()
-    log = settings.data_dir / f"{name}.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([EXE, "serve", "--port", str(port)], stdout=out, stderr=out,
-                                cwd=settings.data_dir, env=_env(settings))
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"serve exited with {proc.returncode}:\n{log.read_text()}")
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.05)
-        yield url
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=20)
+    """`chunkyard serve` on `settings`' database, on a free port; its base URL."""
+    env = settings_env(settings, SECRET)
+    with serversupport.serving(settings.data_dir, env, name) as server:
+        yield server.url
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,11 @@
 """The login throttle itself (auth/throttle.py), in process and in a real Redis: exponential
 back-off after 5 failures, per account and per address, a success clearing its account, and
-the argon2 pool refusing work past its bound."""
+the argon2 pool refusing work past its bound and running below the event loop."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import threading
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ import redis
 from redis.asyncio import Redis
 
 import dbsupport
-from chunkyard.auth.passwords import PasswordPool, PasswordPoolBusy
+from chunkyard.auth.passwords import HASH_NICENESS, PasswordPool, PasswordPoolBusy
 from chunkyard.auth.throttle import (
     LoginThrottle,
     MemoryLoginThrottle,
@@ -66,6 +67,46 @@ def test_memory_throttle_backs_off_and_a_success_clears_the_account() -> None:
         assert await throttle.attempt((keys[0], other[1])) == 0
         clock.now += 901.0  # forgotten after the window
         assert await throttle.attempt(keys) == 0
+
+    asyncio.run(main())
+
+
+def test_a_lock_runs_from_when_the_failure_is_known_not_from_the_attempt() -> None:
+    # A password check slower than the lock (a loaded server) must not let the 6th in.
+    clock = Clock()
+    throttle = MemoryLoginThrottle(Policy(5, 1.0, 900.0, 900.0), clock=clock)
+    keys = throttle_keys("alice", "198.51.100.1")
+
+    async def main() -> None:
+        for _ in range(4):
+            assert await throttle.attempt(keys) == 0
+            await throttle.failed(keys)  # under the free failures: no lock
+        assert await throttle.attempt(keys) == 0  # the 5th: it earns a lock of 1 s
+        clock.now += 2.0  # its password check takes 2 s
+        await throttle.failed(keys)
+        clock.now += 0.5
+        assert await throttle.attempt(keys) == pytest.approx(0.5)
+
+    asyncio.run(main())
+
+
+def test_redis_lock_runs_from_when_the_failure_is_known(redis_prefix: tuple[str, str]) -> None:
+    url, prefix = redis_prefix
+
+    async def main() -> None:
+        client = Redis.from_url(url)
+        try:
+            throttle = RedisLoginThrottle(client, prefix, Policy(5, 0.3, 900.0, 900.0))
+            keys = throttle_keys("alice", "192.0.2.9")
+            for _ in range(5):
+                assert await throttle.attempt(keys) == 0
+            await asyncio.sleep(0.5)  # the 5th's check outlasts its 0.3 s lock
+            assert await throttle.attempt(keys) == 0  # without failed(): let in (the 6th)
+            await asyncio.sleep(0.7)  # the 6th's 0.6 s lock, counted from its attempt, is over
+            await throttle.failed(keys)  # ... so its failure starts it again
+            assert 0.4 < await throttle.attempt(keys) <= 0.6
+        finally:
+            await client.aclose()
 
     asyncio.run(main())
 
@@ -133,3 +174,12 @@ def test_the_password_pool_bounds_the_work_and_refuses_past_it() -> None:
         assert pool.in_use == 0
 
     asyncio.run(main())
+
+
+def test_the_password_pool_runs_below_the_event_loop() -> None:
+    def niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    pool = PasswordPool(threads=1)
+    assert asyncio.run(pool.run(niceness)) == min(19, niceness() + HASH_NICENESS)
+    assert niceness() == os.getpriority(os.PRIO_PROCESS, 0)  # the caller's is unchanged

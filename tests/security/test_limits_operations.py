@@ -91,17 +91,24 @@ def test_the_third_active_operation_is_accepted_and_the_fourth_refused_at_once(
     third = _start(api, headers)
     assert third.status_code == 202, third.text
     collection = create_collection(api, headers)
-    times = []
-    for _ in range(5):  # the median of five, so one slow moment of a loaded machine is not it
+    refusals, reads = [], []
+    for _ in range(7):  # medians, so one slow moment of a loaded machine is not it
         began = time.perf_counter()
         fourth = api.client.post(f"{API}/collections/{collection['id']}/operations", json={},
                                  headers=headers)
-        times.append(time.perf_counter() - began)
+        refusals.append(time.perf_counter() - began)
         body = assert_error(fourth, 429, "too_many_operations")
         assert "3" in body["detail"]
         assert int(fourth.headers["retry-after"]) >= 1
-    elapsed = statistics.median(times)
-    assert elapsed < 0.05, f"refused in {elapsed * 1000:.0f} ms"
+        began = time.perf_counter()
+        assert api.client.get(f"{API}/collections/{collection['id']}",
+                              headers=headers).status_code == 200
+        reads.append(time.perf_counter() - began)
+    # At once: about what one authenticated read of the same collection costs, measured in
+    # the same loop (a fixed figure failed on a machine busy with other tests), never a wait.
+    refused, read = statistics.median(refusals), statistics.median(reads)
+    assert refused < 3 * read + 0.02, (
+        f"refused in {refused * 1000:.0f} ms, a read takes {read * 1000:.0f} ms")
     # Refused means not created: the collection has no operation, and nothing was queued.
     listed = api.client.get(f"{API}/collections/{collection['id']}/operations",
                             headers=headers)

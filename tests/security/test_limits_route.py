@@ -27,6 +27,8 @@ def test_a_new_user_sees_the_settings_and_no_use(api: Api) -> None:
                                 "used": 0},
         "max_file_bytes": settings.max_upload_bytes,
         "max_request_bytes": settings.request_body_limit,
+        "max_extracted_chars": 50_000_000,
+        "operation_memory_mb": 500,
     }
 
 

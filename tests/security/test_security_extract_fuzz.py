@@ -1,19 +1,27 @@
 """Fuzzing the extractors' text rules: whatever the bytes and the declared charset, HTML
 extraction gives safe text (nothing a tokenizer or PostgreSQL refuses) or an
-ExtractionError, never another exception; and the safe-text rule keeps every length."""
+ExtractionError, never another exception; and the safe-text rule keeps every length. The
+same files, chunked as a job chunks them in a capped job process (500 MB per case), end as
+safe chunks or as a document that fails alone with a sentence."""
 
 from __future__ import annotations
 
+import asyncio
 import encodings.aliases
 import re
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from security_helpers import html_declaring
 
+from chunkyard.documents.stored import StoredFile
 from chunkyard.extract import ExtractionError, extract_bytes
 from chunkyard.extract.safe_text import make_safe
+from chunkyard.worker.job_process import DocumentFailed, JobProcesses
 
 UNSAFE = re.compile("[\x00\ud800-\udfff]")
 # Any code point, surrogates included (hypothesis leaves them out by default), NUL often.
@@ -90,3 +98,53 @@ def test_damaged_pdf_and_docx_give_safe_text_or_an_extraction_error(
         return
     assert not UNSAFE.search(document.text)
     assert len(document.text) <= 1_000_000
+
+
+# -- the same files through a capped job process: bounded memory per case ---------------------
+
+FILES = st.one_of(
+    st.tuples(st.just("fuzz.html"), st.builds(html_declaring, st.sampled_from(LABELS),
+                                               st.binary(max_size=300))),
+    st.tuples(st.sampled_from(["report.pdf", "memo.docx"]), EDITS).map(
+        lambda pair: (pair[0], mutated(PDF if pair[0] == "report.pdf" else DOCX, pair[1]))),
+)
+
+
+@pytest.fixture(scope="module")
+def job_processes() -> Iterator[JobProcesses]:
+    processes = JobProcesses(500, 1)
+    yield processes
+    processes.close_now()
+
+
+def test_fuzzed_files_chunk_or_fail_alone_in_a_capped_job_process(
+    job_processes: JobProcesses, tmp_path: Path
+) -> None:
+    # What a job does with each: extract and chunk in a child whose address space is capped
+    # at 500 MB. Each case ends as safe chunks, or as a sentence (never a traceback) and a
+    # child ready for the next case.
+    outcomes: list[str] = []
+
+    async def chunk(path: Path) -> list[str]:
+        source = StoredFile(uuid.uuid4(), path, path.name, "0" * 64)
+        async with job_processes.chunk(source, {"strategy": "recursive", "params": {}}) as out:
+            return [chunk.text async for batch in out.batches for chunk in batch]
+
+    @settings(max_examples=40, deadline=20_000)
+    @given(file=FILES)
+    def case(file: tuple[str, bytes]) -> None:
+        name, data = file
+        path = tmp_path / name
+        path.write_bytes(data)
+        try:
+            texts = asyncio.run(chunk(path))
+        except DocumentFailed as failed:
+            reason = str(failed)
+            assert reason and "\n" not in reason and "Traceback" not in reason, reason
+            outcomes.append("failed")
+            return
+        assert not any(UNSAFE.search(text) for text in texts)
+        outcomes.append("chunked")
+
+    case()
+    assert "chunked" in outcomes and len(job_processes.pids()) == 1

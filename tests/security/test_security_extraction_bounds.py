@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from api_helpers import API, Api, create_collection, user_headers
 from operation_helpers import start, text_file, upload, wait_finished
-from security_helpers import pdf_drawing
+from security_helpers import nested_lists, pdf_drawing
 
 from chunkyard.extract import ExtractionError, extract_bytes
 from chunkyard.extract.docx import MAX_UNCOMPRESSED_BYTES, inflate_limit
@@ -24,10 +24,6 @@ from chunkyard.settings import Settings
 
 MEMO = Path(__file__).resolve().parents[1] / "corpus" / "memo.docx"
 LIMIT = "the limit of one document (CHUNKYARD_MAX_EXTRACTED_CHARS)"
-
-
-def nested_lists(depth: int) -> bytes:
-    return b"<html><body>" + b"<ul><li>x" * depth + b"</body></html>"
 
 
 def test_the_default_bound_is_fifty_million_characters() -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -19,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chunkyard.core.types import Chunk
-from chunkyard.documents.chunking import ChunkedFile
+from chunkyard.documents.chunking import FileChunks
 from chunkyard.documents.stored import StoredFile
 from chunkyard.storage.models import Collection, Document, Operation, OperationStatus
 from chunkyard.worker.jobs import run_operation, thread_chunker
@@ -48,7 +50,8 @@ def new_operation(api: Api, collection_id: str) -> uuid.UUID:
 def breaking_chunker() -> Any:
     real = thread_chunker()
 
-    async def chunk(source: StoredFile, config: dict[str, Any]) -> ChunkedFile:
+    @asynccontextmanager
+    async def chunk(source: StoredFile, config: dict[str, Any]) -> AsyncIterator[FileChunks]:
         name = source.filename
         if name == "bug.txt":
             raise KeyError("a bug in a strategy")
@@ -56,12 +59,23 @@ def breaking_chunker() -> Any:
             raise UnicodeEncodeError("utf-8", "a\ud800", 1, 2, "surrogates not allowed")
         if name == "memory.txt":
             raise MemoryError
-        result = await real(source, config)
-        if name == "nul.txt":  # text the rule of safe_text.py would have replaced
-            first = result.chunks[0]
-            result.chunks[0] = Chunk(first.index, "\x00" + first.text[1:], first.start,
-                                     first.end, first.tokens, first.metadata)
-        return result
+        async with real(source, config) as result:
+            if name != "nul.txt":
+                yield result
+                return
+
+            async def with_nul() -> AsyncIterator[list[Chunk]]:
+                # Text the rule of safe_text.py would have replaced.
+                first = True
+                async for batch in result.batches:
+                    if first:
+                        c = batch[0]
+                        batch[0] = Chunk(c.index, "\x00" + c.text[1:], c.start, c.end,
+                                         c.tokens, c.metadata)
+                        first = False
+                    yield batch
+
+            yield FileChunks(result.warnings, with_nul())
 
     return chunk
 

@@ -25,7 +25,7 @@ from chunkyard.storage.keys import partition_key_for, uuid7
 from chunkyard.storage.repositories import config_hash_for, replace_document_chunks
 from chunkyard.storage.safety import DataLossRefused, MigrationSafetyError
 
-HEAD = "0005"
+HEAD = "0008"
 
 
 def _is_sqlite(settings: Settings) -> bool:
@@ -48,7 +48,7 @@ def test_upgrade_and_check(fresh_settings: Settings) -> None:
     result = migrate.run_upgrade(fresh_settings)
     assert [(s.from_revision, s.to_revision) for s in result.steps] == [
         (None, "0001"), ("0001", "0002"), ("0002", "0003"), ("0003", "0004"),
-        ("0004", "0005"),
+        ("0004", "0005"), ("0005", "0006"), ("0006", "0007"), ("0007", "0008"),
     ]
     assert "upgrade base -> 0001" in result.summary()
     assert migrate.run_current_revision(fresh_settings) == HEAD == migrate.head_revision()
@@ -129,7 +129,7 @@ async def test_concurrent_upgrades_apply_each_step_once(fresh_settings: Settings
     results = await asyncio.gather(migrate.upgrade(fresh_settings),
                                    migrate.upgrade(fresh_settings))
     applied = sorted(s.to_revision or "" for r in results for s in r.steps)
-    assert applied == ["0001", "0002", "0003", "0004", "0005"]
+    assert applied == ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008"]
     assert await migrate.check(fresh_settings) == []
 
 
@@ -217,7 +217,8 @@ async def test_100000_chunks_survive_upgrade_and_downgrade(fresh_settings: Setti
     assert before[0] == 100_000
 
     up = await migrate.upgrade(fresh_settings)
-    assert [s.to_revision for s in up.steps] == ["0002", "0003", "0004", HEAD]
+    assert [s.to_revision for s in up.steps] == ["0002", "0003", "0004", "0005", "0006",
+                                                "0007", HEAD]
     step = up.steps[0]
     assert step.checked is not None and step.checked.rows["chunks"] == 100_000
     assert step.backup and Path(step.backup.split(" ")[0]).exists()
@@ -226,7 +227,8 @@ async def test_100000_chunks_survive_upgrade_and_downgrade(fresh_settings: Setti
     assert await migrate.check(fresh_settings) == []
 
     down = await migrate.downgrade(fresh_settings, revision="0001")
-    assert [s.to_revision for s in down.steps] == ["0004", "0003", "0002", "0001"]
+    assert [s.to_revision for s in down.steps] == [
+        "0007", "0006", "0005", "0004", "0003", "0002", "0001"]
     assert await _fingerprint(fresh_settings) == before
 
     await migrate.upgrade(fresh_settings)
@@ -250,9 +252,12 @@ async def test_downgrade_that_loses_data_needs_the_flag(fresh_settings: Settings
     await _some_chunks(fresh_settings)
     with pytest.raises(DataLossRefused, match="configuration JSON of 1 configurations"):
         await migrate.downgrade(fresh_settings, revision="0001")
-    # Each step is its own transaction: 0005 -> 0002 loses nothing and stands.
+    # Each step is its own transaction: 0008 -> 0002 loses nothing and stands (0007 -> 0006
+    # rewrites the chunks, so it took a backup first).
     assert await migrate.current_revision(fresh_settings) == "0002"
-    assert not (fresh_settings.data_dir / "backups").exists()
+    suffix = ".sqlite3" if _is_sqlite(fresh_settings) else ".pgdump"
+    backups = [b.name.split("Z-")[1] for b in (fresh_settings.data_dir / "backups").iterdir()]
+    assert backups == ["0007-to-0006" + suffix]
 
     result = await migrate.downgrade(fresh_settings, revision="0001", allow_data_loss=True)
     assert await migrate.current_revision(fresh_settings) == "0001"
@@ -314,7 +319,9 @@ async def test_a_step_that_damages_data_is_rolled_back(
     assert await migrate.current_revision(fresh_settings) == "0001"
     assert await _fingerprint(fresh_settings) == before
     backups = list((fresh_settings.data_dir / "backups").iterdir())
-    assert len(backups) == 2  # the downgrade's and the failed upgrade's
+    # The downgrade's two (0007 -> 0006 and 0002 -> 0001 rewrite chunks) and the failed
+    # upgrade's.
+    assert len(backups) == 3
     assert all(b.stat().st_size > 0 for b in backups)
 
     monkeypatch.undo()
@@ -337,10 +344,10 @@ async def test_new_revisions_continue_the_numbering(settings: Settings, tmp_path
                     ignore=shutil.ignore_patterns("__pycache__"))
     path = Path(await migrate.make_revision("nothing changed", settings,
                                             script_location=str(copy)))
-    assert path.name == "r0006_nothing_changed.py"
+    assert path.name == "r0009_nothing_changed.py"
     source = path.read_text()
-    assert "revision: str = '0006'" in source
-    assert "down_revision: str | None = '0005'" in source
+    assert "revision: str = '0009'" in source
+    assert "down_revision: str | None = '0008'" in source
     upgrade = source.split("def upgrade() -> None:")[1].split("def downgrade")[0]
     assert "pass" in upgrade and "op." not in upgrade  # the models match the database
     assert "rewrites_on_upgrade" in source
@@ -374,7 +381,8 @@ async def test_writes_to_other_tables_during_a_step_are_not_a_mismatch(
 
     monkeypatch.setattr(migrate, "_run_step", run_step)
     result = await migrate.upgrade(settings)
-    assert [s.to_revision for s in result.steps] == ["0002", "0003", "0004", HEAD]
+    assert [s.to_revision for s in result.steps] == ["0002", "0003", "0004", "0005", "0006",
+                                                     "0007", HEAD]
     assert result.steps[0].checked is not None
     assert result.steps[0].checked.rows == {"chunks": 100}
 

@@ -30,8 +30,9 @@ ARTIFACTS = REPO / "artifacts" / "web-e2e"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 USERNAME = "e2e-admin"
 PASSWORD = "e2e-password-0123456789"
-# The per-file upload limit the server runs with, so the test can see a "too large" refusal.
-MAX_UPLOAD_BYTES = 1024 * 1024
+# The per-file upload limit the server runs with, so the test can see a "too large" refusal
+# (and still upload the 2 MB document it previews).
+MAX_UPLOAD_BYTES = 3 * 1024 * 1024
 E2E_TIMEOUT = 900
 CLI = "import sys; from chunkyard.cli.main import main; sys.exit(main(sys.argv[1:]))"
 
@@ -74,6 +75,8 @@ def _server_env(data_dir: Path) -> dict[str, str]:
         CHUNKYARD_DATA_DIR=str(data_dir),
         CHUNKYARD_SECRET_KEY="e2e-secret-0123456789abcdef0123456789",
         CHUNKYARD_MAX_UPLOAD_BYTES=str(MAX_UPLOAD_BYTES),
+        # The run previews far more than a person does in a minute; the limit has tests of its own.
+        CHUNKYARD_MAX_PREVIEWS_PER_MINUTE="100000",
         HF_HUB_OFFLINE="1",
         TRANSFORMERS_OFFLINE="1",
     )

@@ -19,9 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 import dbsupport
 from chunkyard.core.types import ChunkingError
+from chunkyard.kit.transient import is_transient
 from chunkyard.settings import Settings
 from chunkyard.storage.engine import create_engine
-from chunkyard.worker.transient import is_transient
 
 
 def free_port() -> int:

@@ -4,6 +4,7 @@ correct set of chunks, and a cancel stops every part."""
 
 from __future__ import annotations
 
+import os
 import re
 import time
 import uuid
@@ -27,7 +28,6 @@ from worker_helpers import (
 
 import dbsupport
 from chunkyard.api.app import create_app
-from chunkyard.documents.chunking import ChunkedFile
 from chunkyard.operations.parts import split
 from chunkyard.storage.models import Document
 
@@ -79,34 +79,36 @@ def test_the_embedded_runner_runs_every_part(databases: dbsupport.Databases) -> 
     assert [len(p.document_ids) for p in parts] == [2, 2, 1]
 
 
-def test_embedded_jobs_chunk_in_the_apps_chunking_processes(
+def test_embedded_jobs_chunk_in_capped_job_processes(
     databases: dbsupport.Databases,
 ) -> None:
     # Once, embedded jobs chunked in threads of the API process and their GIL slowed every
-    # request (350 ms p99 for GET /healthz during a 20 MB job; bench/embedded_job_latency.py).
+    # request (350 ms p99 for GET /healthz during a 20 MB job; bench/embedded_job_latency.py);
+    # then in the preview pool, whose results came back whole into the API process.
     settings = databases.fresh("sqlite")
     with TestClient(create_app(settings)) as client:
-        pool = client.app.state.services.chunking_pool  # type: ignore[attr-defined]
-        assert pool.uses_processes
-        ran: list[tuple[str, int]] = []
+        services = client.app.state.services  # type: ignore[attr-defined]
+        pool = services.chunking_pool
+        previews: list[str] = []
         run = pool.run
 
         async def recording(fn: Any, *args: Any) -> Any:
-            result = await run(fn, *args)
-            ran.append((fn.__name__,
-                        len(result.chunks) if isinstance(result, ChunkedFile) else -1))
-            return result
+            previews.append(fn.__name__)
+            return await run(fn, *args)
 
         pool.run = recording
+        processes = services.job_queue.processes
         service = Service(settings, ExitStack())
         service.api = Api("sqlite", settings, client)
         headers, collection, documents = collection_with_documents(service, 3, paragraphs=200)
         final = wait_finished(service.api, headers,
                               start(service.api, headers, collection["id"])["id"])
+        children = processes.pids()
 
     assert_one_correct_set_each(service, documents, final)
-    assert [name for name, _ in ran] == ["chunk_file"] * 3
-    assert sum(n for _, n in ran) == final["chunks_created"]
+    assert previews == []  # nothing of the job went through the preview pool
+    assert processes.started >= 1 and children and os.getpid() not in children
+    assert final["chunks_created"] > 0
 
 
 def counted(service: Service, collection_id: str) -> tuple[int, int]:

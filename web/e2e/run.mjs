@@ -6,7 +6,8 @@
 //
 // Environment: E2E_BASE_URL, E2E_USERNAME, E2E_PASSWORD (required); E2E_ARTIFACTS (screenshots
 // and measurements, default e2e/artifacts); CHROMIUM_PATH (default /usr/bin/chromium);
-// E2E_PREVIEW_BUDGET_MS (default 300): the p95 from a parameter change to the new preview.
+// E2E_PREVIEW_BUDGET_MS (default 300): the p95 from a parameter change to the new preview;
+// E2E_LARGE_BUDGET_MS (default 30000): a 2 MB document's first preview (its target is 1.5 s).
 import assert from "node:assert/strict";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -24,6 +25,7 @@ const PASSWORD = requiredEnv("E2E_PASSWORD");
 const ARTIFACTS = process.env.E2E_ARTIFACTS || join(here, "artifacts");
 const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
 const PREVIEW_BUDGET_MS = Number(process.env.E2E_PREVIEW_BUDGET_MS || 300);
+const LARGE_BUDGET_MS = Number(process.env.E2E_LARGE_BUDGET_MS || 30000);
 const AXE_SOURCE = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
 // The flags Debian's Chromium needs here: no sandbox as root, and no calls home (the network
 // is closed, and refused connections would slow every start).
@@ -173,6 +175,68 @@ async function shot(p, name) {
 /** axe-core on the page as it is: zero violations. (Evaluated, not added as a script tag:
  * the server's CSP refuses inline scripts, which is the point.) */
 async function axe(p, screen) {
+  // Both themes: the light one, then dark mode as prefers-color-scheme asks for it.
+  for (const scheme of ["light", "dark"]) {
+    await p.emulateMedia({ colorScheme: scheme });
+    await axeOnce(p, scheme === "light" ? screen : `${screen} (dark)`);
+  }
+  await p.emulateMedia({ colorScheme: "light" });
+}
+
+/** The page at 390 px wide: nothing makes it scroll sideways (tables scroll in their own box). */
+async function narrow(p, screen) {
+  const before = p.viewportSize();
+  await p.setViewportSize({ width: 390, height: 844 });
+  await p.waitForTimeout(50);
+  const widths = await p.evaluate(() => ({
+    page: document.scrollingElement.scrollWidth,
+    header: document.querySelector(".app-header")?.getBoundingClientRect().width ?? 390,
+    // What sticks out, to say in the failure.
+    wide: (() => {
+      const name = (el) => `${el.tagName.toLowerCase()}${el.id ? "#" + el.id : ""}.${[...el.classList].join(".")}`;
+      const out = [...document.querySelectorAll("body *")]
+        .filter((el) => el.getBoundingClientRect().right > 390.5 && !el.closest(".table-scroll, .source-text"))
+        .map((el) => `${name(el)} (${el.getBoundingClientRect().right.toFixed(1)} px)`);
+      // Text that overflows its element.
+      const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+      for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        const range = document.createRange();
+        range.selectNodeContents(node);
+        const right = range.getBoundingClientRect().right;
+        if (right > 390.5 && !node.parentElement.closest(".table-scroll, .source-text")) out.push(`text in ${name(node.parentElement)} (${right.toFixed(1)} px): ${node.textContent.slice(0, 40)}`);
+      }
+      // Still nothing named: find the element whose hiding brings the page back to 390 px.
+      if (!out.length && document.scrollingElement.scrollWidth > 390) {
+        let node = document.body;
+        for (let depth = 0; depth < 30 && node; depth++) {
+          let found = null;
+          for (const child of node.children) {
+            const before = child.style.display;
+            child.style.display = "none";
+            const fits = document.scrollingElement.scrollWidth <= 390;
+            child.style.display = before;
+            if (fits) {
+              found = child;
+              break;
+            }
+          }
+          if (!found) break;
+          out.push(`${name(found)} (${found.getBoundingClientRect().width.toFixed(1)} wide, scrollWidth ${found.scrollWidth})`);
+          node = found;
+        }
+      }
+      return out.slice(-8);
+    })(),
+  }));
+  measurements.width_at_390 ??= {};
+  measurements.width_at_390[screen] = widths.page;
+  await shot(p, `narrow-${screen.replace(/\W+/g, "-")}`);
+  if (before) await p.setViewportSize(before);
+  assert.ok(widths.page <= 390, `the ${screen} screen is ${widths.page} px wide at 390 px: ${widths.wide.join(", ")}`);
+  assert.ok(widths.header >= 389, `the header spans the ${screen} screen at 390 px (${widths.header} px)`);
+}
+
+async function axeOnce(p, screen) {
   await p.evaluate(() => document.fonts?.ready);
   const hasAxe = await p.evaluate(() => typeof window.axe !== "undefined");
   if (!hasAxe) await p.evaluate(AXE_SOURCE);
@@ -287,6 +351,7 @@ describe("Chunkyard web UI", () => {
     assert.match(csp, /frame-ancestors 'none'/);
     assert.equal(response.headers()["x-content-type-options"], "nosniff");
     await axe(page, "sign-in");
+    await narrow(page, "sign-in");
     await shot(page, "sign-in");
 
     await page.fill("#login-username", USERNAME);
@@ -304,6 +369,7 @@ describe("Chunkyard web UI", () => {
     await page.getByRole("heading", { name: "Collections", level: 1 }).waitFor();
     await page.getByText("No collections yet").waitFor();
     await axe(page, "collections (empty)");
+    await narrow(page, "collections (empty)");
     // The default configuration is editable before creating: the generated form is there.
     await page.getByText("Default chunking configuration").click();
     await page.locator("#new-collection-chunk_size").waitFor();
@@ -351,6 +417,9 @@ describe("Chunkyard web UI", () => {
     }
     await item("picture.bin").locator(".upload-status", { hasText: "✗ Rejected:" }).waitFor();
     assert.match(await item("picture.bin").locator(".upload-status").textContent(), /Rejected: .*picture\.bin/);
+    // A refused file shows no (full) progress bar, and its reason has no field path or raw id.
+    assert.equal(await item("picture.bin").locator("progress").count(), 0);
+    assert.doesNotMatch(await item("picture.bin").locator(".upload-status").textContent(), /files:|[0-9a-f]{8}-[0-9a-f]{4}-/);
     page.off("request", onStart);
     page.off("requestfinished", onEnd);
     page.off("requestfailed", onEnd);
@@ -361,7 +430,7 @@ describe("Chunkyard web UI", () => {
     // per-file limit here): the 413's detail.
     await page.setInputFiles("input[type=file]", [
       file("guide-again.md", "text/markdown", MARKDOWN),
-      file("huge.txt", "text/plain", "x ".repeat(700_000)),
+      file("huge.txt", "text/plain", "x ".repeat(1_700_000)),
     ]);
     await item("guide-again.md").locator(".upload-status", { hasText: "✗ Rejected:" }).waitFor();
     assert.match(await item("guide-again.md").locator(".upload-status").textContent(), /Rejected: .*already/i);
@@ -374,6 +443,7 @@ describe("Chunkyard web UI", () => {
     const docs = await apiJson(page, "GET", `/collections/${state.collectionId}/documents`);
     state.docs = Object.fromEntries(docs.items.map((d) => [d.filename, d.id]));
     await axe(page, "collection");
+    await narrow(page, "collection");
     await shot(page, "collection-uploaded");
   });
 
@@ -393,19 +463,107 @@ describe("Chunkyard web UI", () => {
     await page.keyboard.press("End");
     await page.keyboard.press("Enter");
     await page.locator(".bin-members").waitFor();
-    // A value outside the schema's limits is refused before any request, with the limits.
+    // A value outside the schema's limits is refused at the field before any request, with
+    // the limits, once the user leaves the field; the preview is marked out of date meanwhile.
     await page.fill("#playground-chunk_size", "4");
+    await page.locator("#playground-chunk_size").blur();
     await page.getByText("Chunk Size must be 16 to 8192.").waitFor();
+    await page.waitForSelector("[data-testid=preview][data-state=invalid][data-current=false]");
+    await page.getByTestId("stale-notice").getByText("Out of date:").waitFor();
     await page.fill("#playground-chunk_size", "24");
-    // A bad combination is the server's to refuse: its detail is shown.
+    // The pair rule (overlap at most half the size) is checked at the field too.
     await page.fill("#playground-chunk_overlap", "20");
-    await page.locator(".results .error-message").waitFor();
-    assert.match(await page.locator(".results .error-message").textContent(), /overlap/i);
+    await page.locator("#playground-chunk_overlap").blur();
+    await page.getByText("Chunk Overlap must be at most half of the chunk size: at most 12 for 24.").waitFor();
     await page.fill("#playground-chunk_overlap", "4");
     await page.waitForSelector(`[data-testid=preview][data-state=ready][data-params='{"chunk_size":24,"chunk_overlap":4}']`);
     assert.ok((await page.locator(".source-text mark.seg-overlap").count()) > 0, "overlaps are shaded");
     await axe(page, "playground");
+    await narrow(page, "playground");
     await shot(page, "playground");
+  });
+
+  it("fits its controls to the numbers: log-scale size, tokenizers from the server, presets, strategy defaults", async () => {
+    await page.goto(`${BASE}/playground?document=${state.docs["guide.md"]}`);
+    await page.waitForSelector("[data-testid=preview][data-state=ready]");
+    // The chunk size slider is log-scale: 64 to 2048 take most of its length.
+    const slider = page.getByLabel("Chunk Size slider");
+    const max = Number(await slider.getAttribute("max"));
+    assert.ok(max >= 20, `the slider has round sizes to stop at: ${max + 1}`);
+    await page.getByRole("group", { name: "Chunk Size: common sizes" }).getByRole("button", { name: "256" }).click();
+    assert.equal(await page.inputValue("#playground-chunk_size"), "256");
+    await page.getByText("256 tokens is about 1,000 characters.").waitFor();
+    // Typing 1024 key by key flags nothing on the way ("1", "10" and "102" are below 16 but on
+    // their way to a valid value).
+    await page.evaluate(() => {
+      window.__flagged = false;
+      new MutationObserver(() => {
+        if (document.querySelector(".field-error, [aria-invalid=true]")) window.__flagged = true;
+      }).observe(document.body, { subtree: true, childList: true, attributes: true });
+    });
+    await page.fill("#playground-chunk_size", "");
+    await page.locator("#playground-chunk_size").pressSequentially("1024", { delay: 60 });
+    await page.waitForSelector(`[data-testid=preview][data-state=ready][data-params*='"chunk_size":1024']`);
+    assert.equal(await page.evaluate(() => window.__flagged), false, "an error flashed while 1024 was typed");
+    // The tokenizer is chosen from what the server has.
+    const tokenizers = await page.locator("#playground-tokenizer option").allTextContents();
+    assert.ok(tokenizers.some((t) => t.startsWith("cl100k")) && tokenizers.some((t) => t.startsWith("chars")), `tokenizers: ${tokenizers}`);
+    await page.selectOption("#playground-tokenizer", "chars");
+    await page.getByText("1024 tokens is 1,024 characters.").waitFor();
+    // A preset sets a whole configuration.
+    await page.getByRole("button", { name: "Long context" }).click();
+    assert.equal(await page.inputValue("#playground-chunk_size"), "2048");
+    assert.equal(await page.inputValue("#playground-chunk_overlap"), "128");
+    await page.waitForSelector(`[data-testid=preview][data-state=ready][data-params*='"chunk_size":2048']`);
+    // Switching strategy starts from its defaults, keeping only what is valid for it: markdown's
+    // min_fill 0.9 is out of semantic's range (at most 0.5), so semantic's default is used.
+    await page.selectOption("#playground-strategy", "markdown");
+    await page.fill("#playground-min_fill", "0.9");
+    await page.selectOption("#playground-strategy", "semantic");
+    assert.equal(await page.inputValue("#playground-min_fill"), "0.1");
+    assert.equal(await page.inputValue("#playground-chunk_size"), "2048");
+    assert.equal(await page.locator(".field-error").count(), 0);
+    await axe(page, "playground (semantic)");
+  });
+
+  it("previews a 2 MB document in windows of chunks, without refusing it", async () => {
+    const created = await apiJson(page, "POST", "/collections", { name: "Large" });
+    const big = bigMarkdown(2 * 1024 * 1024);
+    const [doc] = await uploadByApi(page, created.id, [file("two-mb.md", "text/markdown", big)]);
+    const started = Date.now();
+    await page.goto(`${BASE}/playground?document=${doc.id}`);
+    await page.waitForSelector("[data-testid=preview][data-state=ready]", { timeout: 120_000 });
+    await page.locator(".source-text .boundary").first().waitFor();
+    const firstView = Date.now() - started;
+    measurements.large_preview = { document_chars: big.length, first_view_ms: firstView };
+    assert.ok(firstView <= LARGE_BUDGET_MS, `the 2 MB document's first view took ${firstView} ms`);
+    assert.equal(await page.locator(".results .error-message").count(), 0);
+    const nav = page.getByTestId("chunk-window");
+    await nav.waitFor();
+    assert.match(await nav.textContent(), /Showing chunks 1–\d+ of \d+/);
+    // The text shown is the document's own, from its start.
+    const shown = await page.locator(".source-text .seg").evaluateAll((els) => els.map((el) => el.textContent).join(""));
+    assert.ok(shown.length > 100_000 && big.startsWith(shown.slice(0, 5000)), "the text around the chunks is the document's");
+    await nav.getByRole("button", { name: "Next chunks" }).click();
+    await page.waitForFunction(() => /Showing chunks (\d+)–/.exec(document.querySelector("[data-testid=chunk-window]")?.textContent ?? "")?.[1] !== "1", null, { timeout: 120_000 });
+    await page.waitForSelector("[data-testid=preview][data-state=ready]", { timeout: 120_000 });
+    const later = await page.locator(".source-text .seg").evaluateAll((els) => els.map((el) => el.textContent).join(""));
+    assert.ok(later.length > 0 && big.includes(later.slice(0, 2000)), "a later window shows the document's text there");
+    await shot(page, "playground-2mb");
+  });
+
+  it("shows hierarchical chunks as levels, each with its own sizes", async () => {
+    await page.goto(`${BASE}/playground?document=${state.docs["fifty-kb.md"]}`);
+    await page.waitForSelector("[data-testid=preview][data-state=ready]");
+    await page.selectOption("#playground-strategy", "hierarchical");
+    await page.fill("#playground-chunk_size", "128");
+    await page.getByLabel("Include Parents").check();
+    await page.locator("[data-testid=levels]").waitFor();
+    const levels = await page.locator("[data-testid=levels] section[data-level]").count();
+    assert.equal(levels, 2, "parents and leaves in lanes of their own");
+    const leafMax = Number(await page.locator('[data-testid=levels] tr[data-level="1"] td').nth(3).textContent());
+    assert.ok(leafMax <= 128, `the leaves' largest is a leaf's (${leafMax}), not a parent's`);
+    await shot(page, "playground-levels");
   });
 
   it("draws the boundaries on the document's own text, blank lines and indents included", async () => {
@@ -502,8 +660,25 @@ describe("Chunkyard web UI", () => {
     assert.equal(await results.locator("thead th").count(), 4); // metric + 3 configurations
     assert.equal(await results.locator(".histogram").count(), 3);
     assert.equal(await results.locator(".chunk-list").count(), 3);
+    // One copy of the text with every configuration's boundaries, one lane each, aligned.
+    const lanes = results.locator("[data-testid=compare-lanes]");
+    assert.equal(await lanes.locator(".lane-row").count(), 3);
+    assert.equal(await lanes.locator(".compare-text").count(), 1);
+    assert.ok((await lanes.locator(".compare-text [data-cut]").count()) >= 3);
+    const textShown = await lanes.locator(".compare-text").evaluate((el) => [...el.childNodes].map((n) => (n.nodeType === 1 ? [...n.childNodes].filter((c) => c.nodeType === 3).map((c) => c.textContent).join("") : "")).join(""));
+    const guideText = await apiJson(page, "GET", `/documents/${state.docs["guide.md"]}/text`);
+    assert.equal(textShown, guideText.text, "the text appears once, whole");
+    // The histograms share one x-axis.
+    assert.equal(await results.getByText(/the same axis, \d+ to \d+, for every configuration/).count(), 3);
     await axe(page, "compare");
+    await narrow(page, "compare");
     await shot(page, "compare");
+    // A change marks the results out of date until compared again.
+    await third.getByLabel("Chunk Size", { exact: true }).fill("48");
+    await page.getByTestId("compare-stale").waitFor();
+    assert.equal(await page.locator(".config-card[data-changed=true]").count(), 1);
+    await page.getByRole("button", { name: "Compare", exact: true }).click();
+    await page.getByTestId("compare-stale").waitFor({ state: "detached" });
   });
 
   it("runs chunking and watches the progress reach 100% over the WebSocket", async () => {
@@ -552,7 +727,19 @@ describe("Chunkyard web UI", () => {
     await first.locator("summary").click();
     await first.locator(".chunk-context mark").waitFor();
     await axe(page, "chunks of a collection");
+    await narrow(page, "chunks of a collection");
     await shot(page, "chunks-collection");
+    // Search: the server filters, the page marks the matches.
+    await page.fill("#chunk-q", "RETRIEVAL");
+    await page.getByTestId("chunk-count").getByText("of the chunks that match").waitFor();
+    const marks = await page.locator(".chunk-text mark.match").allTextContents();
+    assert.ok(marks.length > 0 && marks.every((m) => m.toLowerCase() === "retrieval"), `matches: ${marks.slice(0, 5)}`);
+    const texts = await page.locator(".chunk-card .chunk-text").allTextContents();
+    assert.ok(texts.every((t) => /retrieval/i.test(t)), "every chunk shown matches");
+    await page.selectOption("#chunk-document", state.docs["guide.md"]);
+    await page.waitForFunction(() => document.querySelectorAll(".chunk-card").length >= 1 && [...document.querySelectorAll(".chunk-card")].every((c) => c.textContent.includes("guide.md")));
+    await shot(page, "chunks-search");
+    await page.getByRole("button", { name: "Clear the filters" }).click();
 
     const [download] = await Promise.all([
       page.waitForEvent("download"),
@@ -571,6 +758,7 @@ describe("Chunkyard web UI", () => {
     await page.getByRole("heading", { name: "Chunks of sample.pdf" }).waitFor();
     await page.locator(".chunk-card").first().waitFor();
     await axe(page, "chunks of a document");
+    await narrow(page, "chunks of a document");
     await shot(page, "chunks-document");
   });
 
@@ -588,6 +776,9 @@ describe("Chunkyard web UI", () => {
     await assertNoScriptRan(page, "the playground (document)");
 
     await page.getByLabel("Paste text").check();
+    // An empty box: nothing to chunk, so no chunks of the document just shown.
+    await page.waitForSelector("[data-testid=preview][data-state=empty]");
+    assert.equal(await page.locator(".source-text .boundary").count(), 0);
     await page.fill("#playground-text", XSS);
     await page.fill("#playground-filename", "payload.html");
     await page.waitForFunction(() => document.querySelector(".source-text")?.textContent?.includes("__xss = 'script'"));
@@ -625,9 +816,22 @@ describe("Chunkyard web UI", () => {
     assert.equal(requests.filter((path) => path === "/api/v1/collections").length, 1, `requests: ${requests}`);
     await assertNoScriptRan(page, "the collections list (a collection named like a payload)");
     await axe(page, "collections");
+    await narrow(page, "collections");
     await shot(page, "collections");
     await page.getByRole("link", { name: XSS_NAME }).click();
+    // A custom configuration, cancelled part-way: the documents it did say what made them.
+    await page.getByLabel("A custom configuration").check();
+    await page.selectOption("#operation-strategy", "character");
+    await page.fill("#operation-chunk_size", "16");
+    await page.fill("#operation-chunk_overlap", "2");
     await page.getByRole("button", { name: "Start chunking" }).click();
+    // Part-way: once a document or two are done (so there is provenance to see), not at the end.
+    await page.getByRole("button", { name: "Cancel operation" }).waitFor();
+    for (let k = 0; k < 300; k++) {
+      const running = (await apiJson(page, "GET", `/collections/${state.slowId}/operations`)).items.at(-1);
+      if (running && running.documents_done >= 1) break;
+      await page.waitForTimeout(50);
+    }
     await page.getByRole("button", { name: "Cancel operation" }).click();
     const op = page.locator(".operation-progress").first();
     await page.locator(".operation-progress[data-status=cancelled]").first().waitFor({ timeout: 30_000 });
@@ -636,6 +840,24 @@ describe("Chunkyard web UI", () => {
     const last = ops.items[ops.items.length - 1];
     assert.equal(last.status, "cancelled");
     assert.ok(last.documents_done < last.documents_total, "cancelled before the end");
+    // Provenance: the documents done record the custom configuration, and the page says the
+    // collection now mixes configurations (no row claims the default silently).
+    const slow = await apiJson(page, "GET", `/collections/${state.slowId}`);
+    const slowDocs = (await apiJson(page, "GET", `/collections/${state.slowId}/documents?limit=1000`)).items;
+    const custom = slowDocs.filter((d) => d.chunked_with);
+    assert.equal(custom.length, last.documents_done);
+    assert.ok(custom.every((d) => d.chunked_with.strategy === "character" && d.chunked_with.params.chunk_overlap === 2 && d.stale));
+    measurements.provenance = { done: last.documents_done, other_config_documents: slow.other_config_documents, stale: slow.stale_documents };
+    assert.ok(custom.length >= 1, "the run was cancelled after a document was done");
+    {
+      assert.equal(slow.other_config_documents, custom.length);
+      await page.getByTestId("provenance").getByText(/^Mixed configurations:/).waitFor();
+      await page.getByTestId("provenance").getByRole("button", { name: /^Re-chunk the \d+ stale document/ }).waitFor();
+      const row = page.locator(`tr[data-document="${custom[0].filename}"]`);
+      assert.match(await row.locator(".chunked-with").textContent(), /^character \(chunk_size=16, chunk_overlap=2/);
+      await row.getByText("Stale").waitFor();
+    }
+    await axe(page, "collection (mixed configurations)");
     await shot(page, "operation-cancelled");
     // The collections list says so.
     await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Collections" }).click();
@@ -687,6 +909,64 @@ describe("Chunkyard web UI", () => {
     await shot(p, "progress-by-polling");
     await p.close();
     await blocked.close();
+  });
+
+  it("renames, reconfigures and deletes a collection; an empty one has nothing to chunk or export", async () => {
+    const created = await apiJson(page, "POST", "/collections", { name: "Scratch" });
+    await page.goto(`${BASE}/collections/${created.id}`);
+    await page.getByRole("heading", { name: "Scratch", level: 1 }).waitFor();
+    // Empty: no run, and export says there is nothing to export.
+    assert.equal(await page.getByRole("button", { name: "Start chunking" }).isDisabled(), true);
+    await page.getByText("Nothing to chunk: upload documents first.").first().waitFor();
+    await page.getByRole("button", { name: "Export chunks (JSONL)" }).click();
+    await page.getByRole("status").getByText(/^Nothing to export/).waitFor();
+    await axe(page, "collection (empty)");
+    // Rename.
+    await page.getByRole("button", { name: "Rename" }).click();
+    await page.fill("#rename-collection", "Scratch, renamed");
+    await page.getByRole("button", { name: "Save name" }).click();
+    await page.getByRole("heading", { name: "Scratch, renamed", level: 1 }).waitFor();
+    // Edit the default configuration.
+    await page.getByRole("button", { name: "Edit the default configuration" }).click();
+    await page.selectOption("#default-config-strategy", "markdown");
+    await page.fill("#default-config-chunk_size", "300");
+    await page.getByRole("button", { name: "Save the default configuration" }).click();
+    await page.getByText('markdown (chunk_size=300').first().waitFor();
+    const after = await apiJson(page, "GET", `/collections/${created.id}`);
+    assert.equal(after.name, "Scratch, renamed");
+    assert.equal(after.config.strategy, "markdown");
+    assert.equal(after.config.params.chunk_size, 300);
+    // Delete, through the page's own dialog (the browser's confirm() would be recorded).
+    await page.getByRole("button", { name: "Delete collection" }).click();
+    const dialog = page.getByRole("dialog", { name: "Delete Scratch, renamed?" });
+    await dialog.waitFor();
+    await axe(page, "delete dialog");
+    await page.keyboard.press("Escape");
+    await dialog.waitFor({ state: "hidden" });
+    await page.getByRole("button", { name: "Delete collection" }).click();
+    await dialog.getByRole("button", { name: "Delete the collection" }).click();
+    await page.waitForURL(`${BASE}/`);
+    const response = await page.request.get(`${BASE}/api/v1/collections/${created.id}`);
+    assert.equal(response.status(), 404);
+  });
+
+  it("sorts the documents table and exports one document's chunks", async () => {
+    await page.goto(`${BASE}/collections/${state.collectionId}`);
+    await page.locator('tr[data-document="guide.md"]').waitFor();
+    const names = () => page.locator("tr[data-document]").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-document")));
+    await page.getByRole("button", { name: /^Size/ }).click();
+    const bySize = await names();
+    assert.equal(bySize[0], "fifty-kb.md", `largest first: ${bySize}`);
+    await page.getByRole("button", { name: /^File/ }).click();
+    assert.deepEqual(await names(), [...bySize].sort((a, b) => a.localeCompare(b, undefined, { numeric: true, sensitivity: "base" })));
+    const [download] = await Promise.all([
+      page.waitForEvent("download"),
+      page.getByRole("button", { name: "Export the chunks of guide.md" }).click(),
+    ]);
+    const lines = readFileSync(await download.path(), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    const guide = await apiJson(page, "GET", `/documents/${state.docs["guide.md"]}`);
+    assert.equal(lines.length, guide.chunk_count);
+    assert.ok(lines.every((l) => l.source === "guide.md" && typeof l.id === "string"));
   });
 
   it("sends an expired session to sign in, and back", async () => {

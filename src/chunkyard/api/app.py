@@ -10,6 +10,7 @@ from fastapi import APIRouter, FastAPI
 
 import chunkyard
 from chunkyard.api import health, metrics
+from chunkyard.api.admission import AdmissionMiddleware
 from chunkyard.api.docs import DOCS_PATH, docs_router
 from chunkyard.api.middleware import (
     BodyLimitMiddleware,
@@ -19,12 +20,15 @@ from chunkyard.api.middleware import (
 from chunkyard.auth.cache import CredentialCache
 from chunkyard.auth.router import router as auth_router
 from chunkyard.auth.secret import secret_path, signing_key
+from chunkyard.chunking.diff_router import router as diff_router
 from chunkyard.chunking.router import router as chunking_router
 from chunkyard.chunks.router import router as chunks_router
 from chunkyard.collections.router import router as collections_router
 from chunkyard.documents.router import router as documents_router
+from chunkyard.evaluation.router import router as evaluation_router
 from chunkyard.kit.errors import install_error_handlers
 from chunkyard.limits.router import router as limits_router
+from chunkyard.maintenance.scheduler import start_scheduler
 from chunkyard.operations.router import router as operations_router
 from chunkyard.operations.websocket import router as operations_ws_router
 from chunkyard.settings import MULTIPART_FRAMING_BYTES, Settings, get_settings
@@ -46,6 +50,7 @@ def create_app(settings: Settings | None = None, *, auto_migrate: bool | None = 
     """The service. `auto_migrate` (default: for SQLite only) migrates to head on start."""
     settings = settings or get_settings()
     install_log_record_factory()
+    metrics.check_multiprocess_dir()  # several processes' metrics: say now if it cannot be
     # Resolved now, so the first start creates the data directory's secret (or says why it
     # cannot) before serving, and every later request reads it from memory.
     signing_key(settings)
@@ -58,13 +63,19 @@ def create_app(settings: Settings | None = None, *, auto_migrate: bool | None = 
         engine = create_engine(settings)
         app.state.engine = engine
         app.state.session_factory = create_session_factory(engine)
-        services = await ExecutionMode(settings).open_app_services(app.state.session_factory)
+        mode = ExecutionMode(settings)
+        services = await mode.open_app_services(app.state.session_factory)
         app.state.services = services
+        # Embedded: maintenance on its schedule, in a thread (Celery: `chunkyard scheduler`).
+        app.state.maintenance = start_scheduler(settings, embedded=mode.embedded)
         try:
             yield
         finally:
+            if app.state.maintenance is not None:
+                await app.state.maintenance.stop()
             await services.close()
             await engine.dispose()
+            metrics.process_exited()  # its open WebSockets leave the multiprocess totals
 
     app = FastAPI(
         title="Chunkyard",
@@ -79,6 +90,9 @@ def create_app(settings: Settings | None = None, *, auto_migrate: bool | None = 
     app.state.credential_cache = CredentialCache()
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_body_size=settings.request_body_limit)
+    # Outside the body limit: a refused request's body is never read.
+    app.add_middleware(AdmissionMiddleware, limit=settings.max_concurrent_requests,
+                       wait_seconds=settings.admission_wait_seconds)
     # Outside the body limit, so refused bodies (413) are timed and counted too.
     app.add_middleware(metrics.RequestMetricsMiddleware, metrics=metrics.metrics_for(app))
     # Added last, so it is outermost: every response, even a 413 or 500, carries the id.
@@ -92,7 +106,9 @@ def create_app(settings: Settings | None = None, *, auto_migrate: bool | None = 
     api.include_router(operations_router)
     api.include_router(operations_ws_router)
     api.include_router(chunking_router)
+    api.include_router(diff_router)
     api.include_router(limits_router)
+    api.include_router(evaluation_router)
     app.include_router(api)
     app.include_router(health.router)
     app.include_router(metrics.router)

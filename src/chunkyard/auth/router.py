@@ -102,11 +102,13 @@ async def login(
         )
     try:
         async with factory() as session:
-            user = await service.authenticate(session, body.username, body.password)
+            found = await service.find_login_user(session, body.username)
+        user = await service.authenticate(found, body.password)  # the connection is back
     except PasswordPoolBusy:
         raise _too_many("too many logins at once; try again in a moment", "login_busy",
                         1.0) from None
     if user is None:
+        await throttle.failed(keys)
         # One answer for an unknown user and a wrong password: no user enumeration.
         raise Unauthorized("wrong username or password", code="invalid_credentials")
     await throttle.succeeded(keys)

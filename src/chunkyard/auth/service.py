@@ -164,14 +164,22 @@ async def revoke_api_key_by_id(
     return key
 
 
-async def authenticate(session: AsyncSession, username: str, password: str) -> User | None:
-    """The user if the password is right and the user is not disabled, else None.
+async def find_login_user(session: AsyncSession, username: str) -> User | None:
+    """The user a login names, or None: read on its own, so that the caller can give the
+    connection back before `authenticate` waits for the password pool."""
+    return await get_user_by_name(session, username) if len(username) <= 150 else None
 
-    An unknown user costs the same password verification as a wrong password, so neither
-    the answer nor its timing tells whether a user exists (nor whether one is disabled).
-    Raises `passwords.PasswordPoolBusy` when too many checks are under way already.
+
+async def authenticate(user: User | None, password: str) -> User | None:
+    """`user` if the password is right and the user is not disabled, else None.
+
+    An unknown user (None) costs the same password verification as a wrong password, so
+    neither the answer nor its timing tells whether a user exists (nor whether one is
+    disabled). Raises `passwords.PasswordPoolBusy` when too many checks are under way already.
+    No database connection may be held meanwhile: the check can wait behind a flood of other
+    logins, and if each held one, the flood would hold them all (every other request would
+    wait for one, then fail).
     """
-    user = await get_user_by_name(session, username) if len(username) <= 150 else None
     if user is None:
         await passwords.pool.run(passwords.burn_verify_time, password)
         return None

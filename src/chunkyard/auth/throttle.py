@@ -5,7 +5,8 @@ counts in full), under two keys: the username asked for (known or not: the answe
 nothing about which users exist) and the client's address (an IPv6 address by its /64).
 After `login_free_failures` attempts that did not succeed (settings; default 5), a key is
 locked for `login_backoff_seconds` (1), doubling with each further failure up to
-`login_backoff_max_seconds` (900); an attempt on a locked key is
+`login_backoff_max_seconds` (900), the lock running from when the failure is known (a slow
+password check does not use it up); an attempt on a locked key is
 refused at once (429, `Retry-After`), without any argon2 work. A success clears its account
 and gives its address its attempt back. A key is forgotten `WINDOW_SECONDS` after its last
 attempt (or when its lock ends, if later).
@@ -87,6 +88,11 @@ class LoginThrottle(Protocol):
         attempt back."""
         ...
 
+    async def failed(self, keys: tuple[str, str]) -> None:
+        """The attempt's password was wrong: a lock its count earned runs from now, not from
+        when the attempt began (a slow password check must not use the lock up)."""
+        ...
+
 
 class MemoryLoginThrottle:
     """The counters in process (the embedded default, and the fallback)."""
@@ -126,6 +132,18 @@ class MemoryLoginThrottle:
                 self._keys.popitem(last=False)
             return 0.0
 
+    async def failed(self, keys: tuple[str, str]) -> None:
+        with self._lock:
+            now = self._clock()
+            for key in keys:
+                entry = self._get(key, now)
+                if entry is None:
+                    continue
+                lock = self.policy.lock_for(int(entry[0]))
+                if lock:
+                    entry[1] = max(entry[1], now + lock)
+                    entry[2] = max(entry[2], now + lock)
+
     async def succeeded(self, keys: tuple[str, str]) -> None:
         account, address = keys
         with self._lock:
@@ -159,6 +177,24 @@ for _, key in ipairs(KEYS) do
 end
 return 0
 """
+# KEYS: the keys; ARGV: free failures, base ms, max ms. A lock earned runs from now.
+_FAILED = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local free, base, cap = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+for _, key in ipairs(KEYS) do
+  local n = tonumber(redis.call('HGET', key, 'n') or '0')
+  if n >= free then
+    local lock = math.min(cap, base * 2 ^ (n - free))
+    local locked = tonumber(redis.call('HGET', key, 'until') or '0')
+    if now + lock > locked then
+      redis.call('HSET', key, 'until', now + lock)
+      if redis.call('PTTL', key) < lock then redis.call('PEXPIRE', key, math.floor(lock)) end
+    end
+  end
+end
+return 1
+"""
 # KEYS[1] the account, KEYS[2] the address; ARGV[1] free failures.
 _SUCCEEDED = """
 redis.call('DEL', KEYS[1])
@@ -181,6 +217,7 @@ class RedisLoginThrottle:
         self.fallback = MemoryLoginThrottle(self.policy)
         self._attempt = redis.register_script(_ATTEMPT)
         self._succeeded = redis.register_script(_SUCCEEDED)
+        self._failed = redis.register_script(_FAILED)
 
     def _names(self, keys: tuple[str, str]) -> list[str]:
         return [f"{self.prefix}:{key}" for key in keys]
@@ -197,6 +234,16 @@ class RedisLoginThrottle:
             logger.warning("login throttle: Redis unreachable, counting in process: %r", exc)
             return await self.fallback.attempt(keys)
         return float(wait_ms) / 1000
+
+    async def failed(self, keys: tuple[str, str]) -> None:
+        p = self.policy
+        try:
+            await self._failed(keys=self._names(keys),
+                               args=[p.free_failures, int(p.base_seconds * 1000),
+                                     int(p.max_seconds * 1000)])
+        except (RedisError, OSError) as exc:
+            logger.warning("login throttle: Redis unreachable: %r", exc)
+        await self.fallback.failed(keys)
 
     async def succeeded(self, keys: tuple[str, str]) -> None:
         try:

@@ -25,6 +25,7 @@ from collections import OrderedDict
 from typing import Any, Protocol
 
 import anyio
+from prometheus_client import Counter
 from redis.exceptions import RedisError
 
 import chunkyard
@@ -38,6 +39,23 @@ MAX_USERS = 256
 REDIS_PREFIX = "chunkyard:preview"
 REDIS_TTL_SECONDS = 3600
 REDIS_ENTRIES_PER_USER = 256
+
+# One per process, in every app's /metrics (api/metrics.py); a backend error counts as a miss.
+PREVIEW_CACHE_LOOKUPS = Counter(
+    "chunkyard_preview_cache_lookups",
+    "Preview cache lookups (each preview of a text or a stored document) by result (hit or "
+    "miss).",
+    ["result"],
+    registry=None,
+)
+
+
+def _looked_up(result: PreviewResult | None) -> PreviewResult | None:
+    try:
+        PREVIEW_CACHE_LOOKUPS.labels(result="miss" if result is None else "hit").inc()
+    except OSError as exc:  # PROMETHEUS_MULTIPROC_DIR removed: a metric never fails a preview
+        logger.warning("preview cache: cannot count the lookup: %s", exc)
+    return result
 
 
 def _digest(parts: list[Any]) -> str:
@@ -102,6 +120,9 @@ class MemoryPreviewCache:
         self._lock = threading.Lock()
 
     async def get(self, user: uuid.UUID, key: str) -> PreviewResult | None:
+        return _looked_up(self._get(user, key))
+
+    def _get(self, user: uuid.UUID, key: str) -> PreviewResult | None:
         with self._lock:
             cache = self._users.get(user)
             if cache is None or key not in cache.entries:
@@ -224,6 +245,9 @@ class RedisPreviewCache:
         return [f"{self.prefix}-index:{user}", f"{self.prefix}-sizes:{user}"]
 
     async def get(self, user: uuid.UUID, key: str) -> PreviewResult | None:
+        return _looked_up(await self._get(user, key))
+
+    async def _get(self, user: uuid.UUID, key: str) -> PreviewResult | None:
         try:
             raw = await self.redis.get(self.name(user, key))
         except (RedisError, OSError) as exc:

@@ -17,7 +17,6 @@ import asyncio
 import logging
 import multiprocessing
 import os
-import signal
 import threading
 import time
 from collections.abc import Callable
@@ -28,7 +27,8 @@ from typing import Any, TypeVar
 import anyio
 
 from chunkyard.chunking.work import run_preview
-from chunkyard.kit.errors import Unavailable
+from chunkyard.kit.child_process import memory_message, prepare_child, ran_out_of_memory
+from chunkyard.kit.errors import PayloadTooLarge, Unavailable
 
 logger = logging.getLogger("chunkyard.api")
 
@@ -52,25 +52,11 @@ def cpu_count() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-# How often a worker checks that the server that started it is still alive.
-PARENT_CHECK_SECONDS = 0.5
-
-
-def _exit_with_parent(parent: int) -> None:
-    """End this worker once its server is gone (killed with SIGKILL, it cannot stop the pool):
-    an orphan would hold its memory, and the resource tracker that waits for it, forever."""
-    while os.getppid() == parent:
-        time.sleep(PARENT_CHECK_SECONDS)
-    os._exit(0)
-
-
-def _init_worker(server: int) -> None:
+def _init_worker(server: int, memory_mb: int) -> None:
     """In each worker process: leave Ctrl-C to the server (which stops the pool), end with the
-    server (`server`, its pid: it may die before this runs) however it ends, and load the
-    tokenizer and the chunking code before the first real preview."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    threading.Thread(target=_exit_with_parent, args=(server,), daemon=True,
-                     name="chunkyard-parent-watch").start()
+    server (`server`, its pid: it may die before this runs) however it ends, live under the
+    memory cap, and load the tokenizer and the chunking code before the first real preview."""
+    prepare_child(server, memory_mb)
     try:
         run_preview("Warm up. The tokenizer loads once per process.", None, "recursive", {})
     except Exception:  # the preview that needs it will say what is wrong
@@ -112,9 +98,11 @@ class ChunkingPool:
         *,
         workers: int | None = None,
         processes: bool = True,
+        memory_mb: int = 0,
     ) -> None:
         self.limiter = limiter
         self.workers = workers or cpu_count()
+        self.memory_mb = memory_mb
         self._current: _Workers | None = None
         self._start_failures = 0
         self._lock = threading.Lock()
@@ -137,7 +125,7 @@ class ChunkingPool:
                 max_workers=self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_worker,
-                initargs=(os.getpid(),),
+                initargs=(os.getpid(), self.memory_mb),
             )
             # One task per worker: each finds no idle worker and starts one more.
             warm = [executor.submit(_ready) for _ in range(self.workers)]
@@ -185,10 +173,15 @@ class ChunkingPool:
             if not await self._wait_ready(workers):
                 continue
             try:
-                return await asyncio.wrap_future(workers.executor.submit(fn, *args))
+                return await asyncio.wrap_future(
+                    workers.executor.submit(_in_worker, fn, self.memory_mb, *args))
+            except MemoryError:
+                raise self._too_big() from None
             except BrokenProcessPool:
                 self._replace(workers, started=True)
                 if retried:
+                    if self.memory_mb:  # twice: most likely the request, not bad luck
+                        raise self._too_big() from None
                     raise Unavailable(
                         "the chunking worker stopped while computing this request; try again",
                         code="chunking_unavailable",
@@ -197,6 +190,12 @@ class ChunkingPool:
             except RuntimeError as exc:  # submitted just as a broken set was shut down
                 if "shutdown" not in str(exc) or self._current is workers:
                     raise
+
+    def _too_big(self) -> PayloadTooLarge:
+        """A request that needs more than a worker's memory cap (its worker raised
+        `MemoryError`, or died twice on it: native code aborts when an allocation fails)."""
+        return PayloadTooLarge(memory_message(self.memory_mb, "this request"),
+                               code="needs_more_memory")
 
     async def shutdown(self) -> None:
         """Stop the workers (each finishes the preview it is on, for up to a grace period);
@@ -221,3 +220,18 @@ def _stop(executor: ProcessPoolExecutor, grace: float) -> None:
                 process.kill()
                 process.join()
     executor.shutdown(wait=True)
+
+
+def _in_worker(fn: Callable[..., T], memory_mb: int, *args: Any) -> T:
+    """`fn(*args)` in a worker process, with the cap reached said as `MemoryError` (which the
+    pool answers with 413): a Rust tokenizer panics where an allocation fails, and its
+    PanicException cannot even be sent back (its class cannot be pickled), which answered a
+    30 MB preview with 500."""
+    try:
+        return fn(*args)
+    except BaseException as exc:
+        if not isinstance(exc, MemoryError) and ran_out_of_memory(exc, memory_mb):
+            raise MemoryError(str(exc)) from None
+        if type(exc).__name__ == "PanicException":  # no cap: said as it is, and sendable
+            raise RuntimeError(f"the tokenizer failed: {exc}") from None
+        raise

@@ -11,7 +11,8 @@ from functools import partial
 from typing import Any
 
 import anyio
-from fastapi import APIRouter
+import orjson
+from fastapi import APIRouter, Response
 
 from chunkyard.auth.dependencies import CurrentUser
 from chunkyard.auth.service import Principal
@@ -22,7 +23,6 @@ from chunkyard.chunking.deps import ChunkingPoolDep, PreviewCacheDep
 from chunkyard.chunking.recommend import recommend as recommend_strategy
 from chunkyard.chunking.schemas import (
     ChoiceOut,
-    ChunkOut,
     CompareRequest,
     CompareResponse,
     Metrics,
@@ -44,13 +44,6 @@ from chunkyard.limits.rate import admit_preview
 
 router = APIRouter(tags=["chunking"], responses=ERROR_RESPONSES)
 
-
-
-def _chunk_out(chunk: Chunk) -> ChunkOut:
-    return ChunkOut(
-        index=chunk.index, text=chunk.text, start=chunk.start, end=chunk.end,
-        tokens=chunk.tokens, metadata=chunk.metadata,
-    )
 
 
 def _check_size(text: str, field: str = "text") -> None:
@@ -93,13 +86,14 @@ def _choice_out(choice: Choice, admin: bool) -> ChoiceOut:
 
 
 async def _stored_file(
-    factory: SessionFactoryDep, settings: SettingsDep, user: Principal, document_id: uuid.UUID
+    factory: SessionFactoryDep, settings: SettingsDep, user: Principal, document_id: uuid.UUID,
+    max_chars: int | None,
 ) -> StoredFile:
     """The user's document (404 otherwise), read in a short session of its own: no database
-    connection is held while the document is chunked."""
+    connection is held while the document is chunked. `max_chars`: the longest text taken
+    (None: any the service extracts)."""
     async with factory() as session:
-        return await stored_file(session, user, document_id, settings.data_dir,
-                                 documents_service.MAX_PREVIEW_CHARS,
+        return await stored_file(session, user, document_id, settings.data_dir, max_chars,
                                  settings.max_extracted_chars)
 
 
@@ -123,7 +117,7 @@ async def preview(
     factory: SessionFactoryDep,
     settings: SettingsDep,
     rate: RateLimiterDep,
-) -> PreviewResponse:
+) -> Response:
     """Chunk a text, or a stored document as an operation would, with one configuration;
     nothing is stored. Previews and compares count against the user's
     `CHUNKYARD_MAX_PREVIEWS_PER_MINUTE` (429 past it)."""
@@ -133,7 +127,9 @@ async def preview(
     valid = service.validate_config(body.strategy, body.params, user, field="")
     source: StoredFile | None = None
     if body.document_id is not None:
-        source = await _stored_file(factory, settings, user, body.document_id)
+        # Chunked whole, whatever its size (the chunking processes' memory cap bounds it); the
+        # answer holds a window of its chunks.
+        source = await _stored_file(factory, settings, user, body.document_id, None)
         key = document_cache_key(
             source.content_sha256, source.filename, valid.strategy, valid.params
         )
@@ -150,19 +146,44 @@ async def preview(
                 run_preview, body.text or "", body.filename, valid.strategy, valid.params
             )
         await cache.put(user.id, key, result)
-    return _preview_response(result, body.max_chunks, cached)
+    return _preview_response(result, body.first_chunk, body.max_chunks, cached)
+
+
+def shown_chunks(
+    chunks: list[Chunk], first_chunk: int, max_chunks: int | None, budget: int
+) -> tuple[list[Chunk], int | None]:
+    """The window of `chunks` an answer holds, and the index of the next chunk (None: the
+    window reaches the last): from `first_chunk`, at most `max_chunks` (None: any number),
+    and, for a text longer than `budget` characters (only a stored document can be), no more
+    chunk text than `budget` (at least one chunk, whatever its length)."""
+    end = len(chunks) if max_chunks is None else min(len(chunks), first_chunk + max_chunks)
+    if chunks and max(c.end for c in chunks) > budget:
+        held = 0
+        for i in range(first_chunk, end):
+            held += len(chunks[i].text)
+            if held > budget and i > first_chunk:
+                end = i
+                break
+    return chunks[first_chunk:end], (end if end < len(chunks) else None)
 
 
 def _preview_response(
-    result: PreviewResult, max_chunks: int | None, cached: bool
-) -> PreviewResponse:
-    shown = result.chunks if max_chunks is None else result.chunks[:max_chunks]
-    return PreviewResponse(
-        chunks=[_chunk_out(c) for c in shown],
-        total_chunks=len(result.chunks),
-        metrics=Metrics(**result.metrics),
-        cached=cached,
-    )
+    result: PreviewResult, first_chunk: int, max_chunks: int | None, cached: bool
+) -> Response:
+    """The answer as JSON bytes, built from plain dicts rather than one model per chunk: a
+    preview may hold 100,000 chunks, and building and validating that many models held the
+    event loop for half a second (the shape is `PreviewResponse`'s, as documented)."""
+    shown, next_chunk = shown_chunks(result.chunks, first_chunk, max_chunks,
+                                     documents_service.MAX_PREVIEW_CHARS)
+    body = {
+        "chunks": [{"index": c.index, "text": c.text, "start": c.start, "end": c.end,
+                    "tokens": c.tokens, "metadata": c.metadata} for c in shown],
+        "total_chunks": len(result.chunks),
+        "next_chunk": next_chunk,
+        "metrics": Metrics(**result.metrics).model_dump(),
+        "cached": cached,
+    }
+    return Response(orjson.dumps(body), media_type="application/json")
 
 
 @router.post("/recommend", response_model=RecommendResponse)
@@ -206,7 +227,8 @@ async def compare_configs(
     ]
     source: str | StoredFile = body.text or ""
     if body.document_id is not None:
-        source = await _stored_file(factory, settings, user, body.document_id)
+        source = await _stored_file(factory, settings, user, body.document_id,
+                                    documents_service.MAX_PREVIEW_CHARS)
     result = await pool.run(
         run_compare, source, body.filename, configs, body.max_chunks
     )

@@ -100,11 +100,24 @@ class PreviewRequest(_TextOrDocument):
         None, ge=0, le=MAX_CHUNKS_RETURNED,
         description="Return at most this many chunks (all are still counted and measured).",
     )
+    first_chunk: int = Field(
+        0, ge=0, le=2**31 - 1,
+        description="Return chunks from this index on: with `max_chunks`, a window of the "
+        "chunks (the next one starts at the answer's `next_chunk`).",
+    )
 
 
 class PreviewResponse(BaseModel):
-    chunks: list[ChunkOut]
+    chunks: list[ChunkOut] = Field(
+        description="The chunks from `first_chunk`, at most `max_chunks` of them; for a stored "
+        "document of more than 2,000,000 characters, also no more than 2,000,000 characters "
+        "of chunk text (ask for the rest from `next_chunk`)."
+    )
     total_chunks: int
+    next_chunk: int | None = Field(
+        None, description="The index of the first chunk after `chunks` (the `first_chunk` of "
+        "the next window), or null when `chunks` reach the last one."
+    )
     metrics: Metrics
     cached: bool
 

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from chunkyard.core.compare import ComparisonFailure, compare, measure, pick_recommendation
+from chunkyard.core.compare import compare, measure, pick_recommendation, result_dict
 from chunkyard.core.registry import create_strategy
 from chunkyard.core.types import Chunk
 from chunkyard.documents.chunking import chunk_document
@@ -100,9 +100,6 @@ def run_compare(
         document = pasted_document(source, filename)
     results = compare(document, configs, max_chunks=max_chunks, keep_going=True)
     return {
-        "results": [
-            r.to_dict() if isinstance(r, ComparisonFailure) else {**r.to_dict(), "error": None}
-            for r in results
-        ],
+        "results": [result_dict(r) for r in results],
         "recommendation": pick_recommendation(results).to_dict(),
     }

@@ -14,7 +14,12 @@ class StoredChunkOut(BaseModel):
     # Built straight from the ORM row; the aliases are the row's column attributes.
     model_config = ConfigDict(from_attributes=True)
 
-    id: int
+    id: str = Field(
+        validation_alias="stable_id",
+        description="The chunk's stable id: 32 hex digits derived from its document, its "
+        "configuration, its text and the number of chunks with the same text before it in the "
+        "document (never its position), so re-chunking keeps the ids of unchanged chunks.",
+    )
     document_id: uuid.UUID
     index: int = Field(validation_alias="chunk_index")
     text: str

@@ -17,6 +17,7 @@ import json
 import re
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import select
@@ -27,8 +28,13 @@ from chunkyard.chunks.schemas import ChunkPage, StoredChunkOut
 from chunkyard.collections.service import get_collection
 from chunkyard.documents.service import get_document
 from chunkyard.storage import repositories
-from chunkyard.storage.models import Chunk, Collection, Document
+from chunkyard.storage.models import Chunk, ChunkConfig, Collection, Document
 from chunkyard.storage.repositories import Page
+from chunkyard.storage.repositories.chunk_filters import (
+    ChunkFilters,
+    list_collection_chunks_filtered,
+    list_document_chunks_filtered,
+)
 
 EXPORT_BATCH = repositories.MAX_PAGE_SIZE
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -45,23 +51,24 @@ def chunk_page(page: Page[Chunk]) -> ChunkPage:
 
 async def list_collection_chunks(
     session: AsyncSession, owner: Principal, collection_id: str, *, limit: int,
-    cursor: str | None,
+    cursor: str | None, filters: ChunkFilters | None = None,
 ) -> Page[Chunk]:
-    """The owner's collection's chunks in chunk order (document, then index)."""
+    """The owner's collection's chunks in chunk order (document, then index), narrowed by
+    `filters` (see `storage.repositories.chunk_filters`)."""
     collection = await get_collection(session, owner, collection_id)
-    return await repositories.list_collection_chunks(
-        session, collection.id, limit=limit, cursor=cursor
+    return await list_collection_chunks_filtered(
+        session, collection.id, filters or ChunkFilters(), limit=limit, cursor=cursor
     )
 
 
 async def list_document_chunks(
     session: AsyncSession, owner: Principal, document_id: str, *, limit: int,
-    cursor: str | None,
+    cursor: str | None, filters: ChunkFilters | None = None,
 ) -> Page[Chunk]:
-    """The owner's document's chunks in index order (one partition)."""
+    """The owner's document's chunks in index order (one partition), narrowed by `filters`."""
     document = await get_document(session, owner, document_id)
-    return await repositories.list_document_chunks(
-        session, document.id, limit=limit, cursor=cursor
+    return await list_document_chunks_filtered(
+        session, document.id, filters or ChunkFilters(), limit=limit, cursor=cursor
     )
 
 
@@ -77,9 +84,12 @@ def attachment(collection: Collection) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{exact}"
 
 
-def _line(chunk: Chunk, source: str) -> str:
+def _line(chunk: Chunk, source: str, config: dict[str, Any] | None) -> str:
     data = chunk_out(chunk).model_dump(mode="json")
     data["source"] = source
+    # Strategy first, as everywhere else (JSONB keeps its keys in its own order).
+    data["config"] = (None if config is None
+                      else {"strategy": config.get("strategy"), "params": config.get("params")})
     line = json.dumps(data, ensure_ascii=False)
     try:
         line.encode("utf-8")
@@ -92,10 +102,13 @@ async def export_lines(
     factory: async_sessionmaker[AsyncSession], collection_id: uuid.UUID,
     *, batch_size: int | None = None,
 ) -> AsyncIterator[bytes]:
-    """Every chunk of a collection as JSONL (list fields plus `source`, the document's file
-    name), one batch of lines per yield. Ownership is checked by the caller, beforehand."""
+    """Every chunk of a collection as JSONL (list fields, the stable `id` among them, plus
+    `source`, the document's file name, and `config`, the `{strategy, params}` that made the
+    chunk), one batch of lines per yield. Ownership is checked by the caller, beforehand."""
     batch_size = batch_size or EXPORT_BATCH
     cursor: str | None = None
+    # A collection's chunks come from a few configurations: each is read once.
+    configs: dict[int, dict[str, Any] | None] = {}
     while True:
         async with factory() as session:
             page = await repositories.list_collection_chunks(
@@ -108,9 +121,16 @@ async def export_lines(
                     select(Document.id, Document.filename).where(Document.id.in_(ids))
                 )
                 names = {row[0]: row[1] for row in rows}
+            missing = {c.config_id for c in page.items} - configs.keys()
+            if missing:
+                found = await session.execute(
+                    select(ChunkConfig.id, ChunkConfig.config).where(ChunkConfig.id.in_(missing))
+                )
+                configs.update({row[0]: row[1] for row in found})
         if page.items:
             yield "".join(
-                _line(c, names.get(c.document_id, str(c.document_id))) for c in page.items
+                _line(c, names.get(c.document_id, str(c.document_id)), configs.get(c.config_id))
+                for c in page.items
             ).encode("utf-8")
         if page.next_cursor is None:
             return

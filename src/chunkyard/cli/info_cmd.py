@@ -16,6 +16,7 @@ from chunkyard.core.compare import (
     ComparisonResult,
     compare,
     pick_recommendation,
+    result_dict,
 )
 from chunkyard.core.registry import list_strategies, strategy_class
 from chunkyard.extract import extract_file
@@ -127,19 +128,13 @@ def run_compare(args: argparse.Namespace) -> int:
                       keep_going=True)
     pick = pick_recommendation(results)
     if args.json:
-        dump_json({"results": [_result_dict(r) for r in results],
+        dump_json({"results": [result_dict(r) for r in results],
                    "recommendation": pick.to_dict()}, sys.stdout)
         return 0
     _print_table(results, pick.index)
     print()
     print(f"recommended: {pick.reason}")
     return 0
-
-
-def _result_dict(result: ComparisonResult | ComparisonFailure) -> dict[str, Any]:
-    if isinstance(result, ComparisonFailure):
-        return result.to_dict()
-    return {**result.to_dict(), "error": None}
 
 
 def _print_table(results: list[ComparisonResult | ComparisonFailure], best: int) -> None:

@@ -32,6 +32,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "api-keys": ("users_cmd", "add_parsers"),
     "serve": ("serve_cmd", "add_parser"),
     "worker": ("worker_cmd", "add_parser"),
+    "maintenance": ("maintenance_cmd", "add_parsers"),
+    "scheduler": ("maintenance_cmd", "add_parsers"),
 }
 
 

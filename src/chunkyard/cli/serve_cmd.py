@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+# Whose X-Forwarded-* headers are believed by default: a reverse proxy on this machine. They
+# give the client's address (login throttling) and scheme (the Origin check, Secure cookies).
+TRUSTED_PROXIES = "127.0.0.1,::1"
 
 
 def _port(raw: str) -> int:
@@ -37,6 +40,27 @@ def _port(raw: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"{raw!r} is not a port number (0 to 65535)")
     return port
+
+
+def _proxies(raw: str) -> str:
+    """Addresses and networks, comma-separated, or `*`; refused when one is neither (uvicorn
+    would take it silently as a literal that no client address ever equals)."""
+    import ipaddress
+
+    items = [item.strip() for item in raw.split(",")]
+    if items == ["*"]:
+        return "*"
+    for item in items:
+        try:
+            if "/" in item:
+                ipaddress.ip_network(item, strict=False)
+            else:
+                ipaddress.ip_address(item)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{item!r} is not an IP address or network (e.g. 10.0.0.5 or 10.0.0.0/24)"
+            ) from None
+    return ",".join(items)
 
 
 def add_parser(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -53,6 +77,10 @@ def add_parser(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
                    help=f"port to listen on (default: {DEFAULT_PORT}; 0 picks a free one)")
     p.add_argument("--log-level", choices=LOG_LEVELS, default="info",
                    help="the server's log level (default: info)")
+    p.add_argument("--forwarded-allow-ips", type=_proxies, metavar="ADDRESSES", default=None,
+                   help="comma-separated addresses or networks of the reverse proxies whose "
+                   "X-Forwarded-For and X-Forwarded-Proto are believed, '*' for any "
+                   f"(default: {TRUSTED_PROXIES}, a proxy on this machine)")
     p.set_defaults(handler=run_serve)
 
 
@@ -119,6 +147,9 @@ def run_serve(args: argparse.Namespace) -> int:
     settings = load_settings()
     sock = bind(args.host, args.port)
     try:
+        from chunkyard.api.metrics import check_multiprocess_dir
+
+        check_multiprocess_dir()  # as create_app does, but before a first password is shown
         try:
             # Before the database is touched, so a bad secret file never comes after the
             # first admin's password was shown; create_app finds the key cached.
@@ -138,6 +169,8 @@ def run_serve(args: argparse.Namespace) -> int:
         config = uvicorn.Config(
             create_app(settings), host=args.host, port=sock.getsockname()[1],
             log_level=args.log_level, lifespan="on",
+            # None: uvicorn's FORWARDED_ALLOW_IPS, else loopback (TRUSTED_PROXIES).
+            proxy_headers=True, forwarded_allow_ips=args.forwarded_allow_ips,
         )
         server = _announcing_server(config)
     except BaseException:

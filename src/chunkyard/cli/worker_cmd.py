@@ -3,7 +3,9 @@
 The broker is `CHUNKYARD_BROKER_URL`, else `CHUNKYARD_REDIS_URL`; without either there is
 nothing to consume, which is said in one line (exit code 1). The worker uses the prefork pool
 (one process per job, so chunking uses every CPU), consumes only `CHUNKYARD_QUEUE`, and skips
-Celery's cluster chatter (gossip, mingle, heartbeats), which chunking jobs do not use.
+Celery's cluster chatter (gossip, mingle, heartbeats), which chunking jobs do not use; with
+Redis configured it records a heartbeat of its own every 10 s (`operations/heartbeat.py`),
+which `GET /metrics` reports as each worker's heartbeat age.
 SIGTERM or Ctrl-C stops it after the running jobs finish; a second one stops it at once (its
 jobs are delivered again, and taken over, see `chunkyard.worker.jobs`).
 """
@@ -56,8 +58,9 @@ def run_worker(args: argparse.Namespace) -> int:
     from chunkyard.worker.celery_app import create_celery_app
 
     app = create_celery_app(settings)
+    hostname = f"chunkyard-{os.getpid()}@{socket.gethostname()}"
     worker = app.Worker(
-        hostname=f"chunkyard-{os.getpid()}@{socket.gethostname()}",
+        hostname=hostname,
         queues=[settings.queue],
         concurrency=args.concurrency or os.cpu_count() or 1,
         pool="prefork",
@@ -71,8 +74,17 @@ def run_worker(args: argparse.Namespace) -> int:
     # Parts whose job died are queued again by every worker, whatever the broker keeps.
     sweeper = SweeperProcess(settings)
     sweeper.start()
+    # Celery's own heartbeats are off (above): this one, in Redis, is what /metrics reads.
+    heartbeat = None
+    if settings.redis_url:
+        from chunkyard.operations.heartbeat import WorkerHeartbeat
+
+        heartbeat = WorkerHeartbeat(settings.redis_url, settings.queue, hostname)
+        heartbeat.start()
     try:
         worker.start()
     finally:
+        if heartbeat is not None:
+            heartbeat.stop()
         sweeper.stop()
     return int(worker.exitcode or 0)

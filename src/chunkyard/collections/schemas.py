@@ -63,6 +63,16 @@ class CollectionOut(BaseModel):
     config: ChunkConfig
     document_count: int
     chunk_count: int
+    stale_documents: int = Field(
+        description="Documents whose stored chunks are stale (see a document's `stale`): "
+        "their content changed since they were chunked, or they were chunked with another "
+        "configuration than `config`."
+    )
+    other_config_documents: int = Field(
+        description="Documents whose stored chunks were made with another configuration "
+        "than `config` (a part of `stale_documents`): more than 0 means the collection's "
+        "chunks mix configurations."
+    )
     created_at: datetime
     last_operation: LastOperation | None = Field(
         description="The collection's newest operation (the last one started), or null when "

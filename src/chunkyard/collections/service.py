@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,9 +16,10 @@ from chunkyard.auth.service import Principal
 from chunkyard.chunking.schemas import ChunkConfig
 from chunkyard.chunking.service import validate_config
 from chunkyard.collections.schemas import CollectionOut, LastOperation
+from chunkyard.documents.provenance import CollectionProvenance, collection_provenance
 from chunkyard.kit.errors import Conflict
 from chunkyard.kit.ids import owned_row
-from chunkyard.storage.models import Collection, Document, Operation
+from chunkyard.storage.models import Collection, Operation
 from chunkyard.storage.repositories import Keyset
 from chunkyard.storage.repositories import delete_collection as storage_delete_collection
 
@@ -30,23 +31,6 @@ async def get_collection(
 ) -> Collection:
     """The owner's collection; NotFound for a missing one, a malformed id or someone else's."""
     return await owned_row(session, Collection, collection_id, owner.id, what="collection")
-
-
-async def _counts(
-    session: AsyncSession, ids: list[uuid.UUID]
-) -> dict[uuid.UUID, tuple[int, int]]:
-    if not ids:
-        return {}
-    rows = await session.execute(
-        select(
-            Document.collection_id,
-            func.count(),
-            func.coalesce(func.sum(Document.chunk_count), 0),
-        )
-        .where(Document.collection_id.in_(ids))
-        .group_by(Document.collection_id)
-    )
-    return {row[0]: (int(row[1]), int(row[2])) for row in rows}
 
 
 async def _last_operations(
@@ -79,14 +63,16 @@ async def _last_operations(
 
 
 def _out(
-    collection: Collection, counts: tuple[int, int], last: LastOperation | None
+    collection: Collection, counts: CollectionProvenance, last: LastOperation | None
 ) -> CollectionOut:
     return CollectionOut(
         id=collection.id,
         name=collection.name,
         config=ChunkConfig.model_validate(collection.config),
-        document_count=counts[0],
-        chunk_count=counts[1],
+        document_count=counts.documents,
+        chunk_count=counts.chunks,
+        stale_documents=counts.stale,
+        other_config_documents=counts.other_config,
         created_at=collection.created_at,
         last_operation=last,
     )
@@ -95,12 +81,13 @@ def _out(
 async def describe_many(
     session: AsyncSession, collections: list[Collection]
 ) -> list[CollectionOut]:
-    """The bodies of `collections`: two queries however many there are (counts, newest
-    operations)."""
+    """The bodies of `collections`: two queries however many there are (counts and
+    provenance, newest operations)."""
     ids = [c.id for c in collections]
-    counts = await _counts(session, ids)
+    counts = await collection_provenance(session, {c.id: c.config for c in collections})
     last = await _last_operations(session, ids)
-    return [_out(c, counts.get(c.id, (0, 0)), last.get(c.id)) for c in collections]
+    return [_out(c, counts.get(c.id, CollectionProvenance()), last.get(c.id))
+            for c in collections]
 
 
 async def describe(session: AsyncSession, collection: Collection) -> CollectionOut:

@@ -78,49 +78,53 @@ class ComparisonMetrics:
         }
 
 
-@dataclass(slots=True)
-class ComparisonResult:
-    """One configuration's outcome; `params` are the validated parameters, defaults filled in."""
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """What every configuration's outcome has: its strategy and validated parameters."""
 
     strategy: str
     params: dict[str, Any]
-    metrics: ComparisonMetrics
-    chunks: list[Chunk] = field(default_factory=list)
 
     @property
     def chunk_size(self) -> int:
         return int(self.params["chunk_size"])
 
+    def _head(self) -> dict[str, Any]:
+        return {"strategy": self.strategy, "params": dict(self.params)}
+
+
+@dataclass(frozen=True, slots=True)
+class ComparisonResult(_Outcome):
+    """One configuration's outcome; `params` are the validated parameters, defaults filled in."""
+
+    metrics: ComparisonMetrics
+    chunks: list[Chunk] = field(default_factory=list)
+
     def to_dict(self) -> dict[str, Any]:
         return {
-            "strategy": self.strategy,
-            "params": dict(self.params),
+            **self._head(),
             "metrics": self.metrics.to_dict(),
             "chunks": [c.to_dict() for c in self.chunks],
         }
 
 
 @dataclass(frozen=True, slots=True)
-class ComparisonFailure:
+class ComparisonFailure(_Outcome):
     """One configuration that failed while chunking (compare's `keep_going` mode): `params`
     are the validated parameters, `error` the ChunkingError's message on one line."""
 
-    strategy: str
-    params: dict[str, Any]
     error: str
 
-    @property
-    def chunk_size(self) -> int:
-        return int(self.params["chunk_size"])
-
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "strategy": self.strategy,
-            "params": dict(self.params),
-            "metrics": None,
-            "chunks": None,
-            "error": self.error,
-        }
+        return {**self._head(), "metrics": None, "chunks": None, "error": self.error}
+
+
+def result_dict(result: ComparisonResult | ComparisonFailure) -> dict[str, Any]:
+    """One configuration's entry in a keep-going compare's answer (the API's and
+    `chunkyard compare --json`'s): the same keys either way, `error` null on a success."""
+    if isinstance(result, ComparisonFailure):
+        return result.to_dict()
+    return {**result.to_dict(), "error": None}
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+
+class ChunkedWith(BaseModel):
+    """The configuration a document's stored chunks were made with."""
+
+    strategy: str
+    params: dict[str, Any]
 
 
 class DocumentOut(BaseModel):
@@ -19,6 +28,22 @@ class DocumentOut(BaseModel):
     content_sha256: str
     chunk_count: int
     error: str | None
+    chunked_with: ChunkedWith | None = Field(
+        None,
+        description="The configuration its stored chunks were made with (`{strategy, "
+        "params}`), or null when it has no stored chunks yet.",
+    )
+    chunked_at: datetime | None = Field(
+        None, description="When its stored chunks were made, or null."
+    )
+    stale: bool = Field(
+        False,
+        description="True when its stored chunks no longer match: its content changed since "
+        "they were made, or they were made with another configuration than the collection's "
+        "current one (a run with a custom configuration, or a change of the collection's "
+        "configuration since). False for a document without stored chunks. Stale chunks stay "
+        "as they are until an operation re-chunks the document.",
+    )
 
 
 class DocumentPage(BaseModel):
@@ -40,7 +65,15 @@ class DocumentText(BaseModel):
         'or "docx".'
     )
     text: str = Field(
-        description="The text exactly as a chunking operation extracts it: for every stored "
-        "chunk of the document, `text[chunk.start:chunk.end] == chunk.text`."
+        description="The text exactly as a chunking operation extracts it (or the window of "
+        "it asked for): for every stored chunk of the document, "
+        "`whole[chunk.start:chunk.end] == chunk.text`."
     )
-    size_chars: int = Field(description="The text's length in characters.")
+    size_chars: int = Field(description="The whole text's length in characters.")
+    start: int = Field(
+        description="Where `text` starts in the whole text (0 unless a window was asked for)."
+    )
+    end: int = Field(
+        description="Where `text` ends in the whole text (`size_chars` unless a window was "
+        "asked for): `text` is `whole[start:end]`."
+    )

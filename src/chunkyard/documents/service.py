@@ -40,8 +40,9 @@ from chunkyard.storage.repositories import Keyset
 from chunkyard.storage.repositories import delete_document as storage_delete_document
 
 MAX_FILENAME = 1024
-# The longest text shown in a document's text view or chunked by a preview (pasted or stored);
-# longer texts are chunked by operations. Read at call time: one limit for all of them.
+# The longest pasted text a preview chunks, the most text one answer of a document's text view
+# holds (a longer one is read in windows), and the longest stored document a comparison
+# chunks; a preview of a stored document chunks it whole, whatever its size. Read at call time.
 MAX_PREVIEW_CHARS = 2_000_000
 _PAGES = Keyset("doc", (Document.id,))
 
@@ -82,9 +83,21 @@ async def list_documents(
 # -- upload -------------------------------------------------------------------------------------
 
 
-def clean_filename(raw: str | None) -> str:
-    """The file's own name: directories a client sent along are dropped."""
-    name = (raw or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
+def clean_filename(raw: bytes | str | None) -> str:
+    """The file's own name: directories a client sent along are dropped. A name sent as bytes
+    must be UTF-8: any other bytes are refused, never guessed at (the same "café" is b"caf\\xe9"
+    in latin-1 and b"caf\\xc3\\xa9" in UTF-8, and a guess stores mojibake)."""
+    if isinstance(raw, bytes):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            shown = raw.decode("utf-8", "backslashreplace")
+            raise Invalid(f"files: the name '{shown}' is not UTF-8 (byte 0x{raw[exc.start]:02X} "
+                          f"at offset {exc.start}); send file names in UTF-8",
+                          code="invalid_filename") from None
+    else:
+        text = raw or ""
+    name = text.replace("\\", "/").rsplit("/", 1)[-1].strip()
     if not name or name in (".", ".."):
         raise Invalid("files: every file needs a name", code="invalid_filename")
     bad = unsafe_character(name)
@@ -111,7 +124,7 @@ def unsupported_reason(filename: str, head: bytes) -> str | None:
 
 @asynccontextmanager
 async def spooled_uploads(
-    files: Sequence[tuple[str | None, BinaryIO]], *, data_dir: Path, limit: int
+    files: Sequence[tuple[bytes | str | None, BinaryIO]], *, data_dir: Path, limit: int
 ) -> AsyncIterator[list[tuple[str, blobs.Spooled]]]:
     """Copy `files` (name, readable binary) to temporary files, hashed and checked (size, type,
     name), before any transaction starts: SQLite's one write lock is never held while
@@ -184,6 +197,55 @@ async def store_uploads(
     # fails after this, the blob stays unreferenced (harmless; same content, same path).
     await anyio.to_thread.run_sync(commit_all)
     return documents
+
+
+async def replace_file(
+    session: AsyncSession,
+    owner: Principal,
+    document_id: str,
+    name: str,
+    item: blobs.Spooled,
+    *,
+    data_dir: Path,
+) -> tuple[Document, str]:
+    """Give the owner's document a new file (a new version of it): its name, size and content
+    change, its id and stored chunks stay (they become stale until an operation re-chunks it,
+    which keeps the ids of the chunks whose text did not change). A content another document
+    of the collection already has is a 409. Returns the document and its old content digest
+    (its blob may go once no document refers to it)."""
+    document = await get_document(session, owner, document_id)
+    # Takes turns with uploads into the collection (see `store_uploads`).
+    await session.execute(
+        select(Collection.id)
+        .where(Collection.id == document.collection_id)
+        .with_for_update(key_share=True)
+    )
+    other = await session.scalar(
+        select(Document)
+        .where(Document.collection_id == document.collection_id,
+               Document.content_sha256 == item.sha256, Document.id != document.id)
+        .limit(1)
+    )
+    if other is not None:
+        raise Conflict(
+            f"file: {name!r} has the same content as document {other.id} ({other.filename!r}) "
+            "already in this collection",
+            code="duplicate_document",
+        )
+    old_sha256 = document.content_sha256
+    document.filename = name
+    document.size_bytes = item.size
+    document.content_sha256 = item.sha256
+    document.storage_path = blobs.relative_blob_path(item.sha256)
+    if document.status != DocumentStatus.PROCESSING:
+        # The old file's failure says nothing about the new one.
+        document.status = (DocumentStatus.CHUNKED if document.config_hash is not None
+                           else DocumentStatus.PENDING)
+        document.error = None
+    await session.flush()
+    # Before the request commits: a row never points at a missing blob.
+    await anyio.to_thread.run_sync(blobs.commit_blob, item.path, data_dir, item.sha256)
+    return document, old_sha256
 
 
 async def _refuse_duplicates(

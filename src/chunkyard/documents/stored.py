@@ -12,16 +12,17 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from chunkyard.auth.service import Principal
 from chunkyard.core.types import Document
-from chunkyard.documents import blobs
-from chunkyard.documents.service import get_document
 from chunkyard.extract import ExtractionError, extract_bytes
 from chunkyard.extract.errors import DEFAULT_MAX_EXTRACTED_CHARS
 from chunkyard.kit.errors import Conflict, Invalid, PayloadTooLarge
+
+if TYPE_CHECKING:  # the job processes load files only: they need no database or users
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from chunkyard.auth.service import Principal
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,9 @@ async def stored_file(
     max_extracted_chars: int = DEFAULT_MAX_EXTRACTED_CHARS,
 ) -> StoredFile:
     """The owner's document's file (NotFound for a missing document or someone else's)."""
+    from chunkyard.documents import blobs
+    from chunkyard.documents.service import get_document
+
     document = await get_document(session, owner, str(document_id))
     storage_path = document.storage_path or blobs.relative_blob_path(document.content_sha256)
     return StoredFile(document.id, data_dir / storage_path, document.filename,
@@ -83,8 +87,53 @@ def load_document(source: StoredFile) -> Document:
     max_chars = source.max_chars
     if max_chars is not None and len(document.text) > max_chars:
         raise PayloadTooLarge(
-            f"the text of document {source.id} ({source.filename}) is {len(document.text)} "
-            f"characters, more than the {max_chars} a preview or the text view takes; "
-            "chunk it with an operation and browse its chunks instead",
+            f"{source.filename!r} has {len(document.text):,} characters of text, more than "
+            f"the {max_chars:,} a comparison takes; preview it with one configuration at a "
+            "time instead",
         )
     return document
+
+
+@dataclass(frozen=True, slots=True)
+class TextWindow:
+    """Part of a stored document's extracted text: `text` is `[start, end)` of the whole,
+    which is `size_chars` long (code points, the unit of every chunk offset)."""
+
+    kind: str
+    text: str
+    start: int
+    end: int
+    size_chars: int
+
+
+def load_text_window(
+    source: StoredFile, start: int | None, end: int | None, max_window: int
+) -> TextWindow:
+    """Blocking: `[start, end)` of the document's text (`load_document`'s errors, and its
+    text whole when both are None), so that only the window leaves a chunking process. `end`
+    past the text stops at its end; `start` past it is Invalid (422); a window (or, with no
+    bounds, a whole text) longer than `max_window` is PayloadTooLarge (413)."""
+    document = load_document(source)
+    size = len(document.text)
+    name = source.filename
+    if start is None and end is None and size > max_window:
+        raise PayloadTooLarge(
+            f"{name!r} has {size:,} characters of text, more than the {max_window:,} one "
+            "answer holds; ask for a window of it with start and end (in characters)",
+        )
+    first = start or 0
+    if first > size:
+        raise Invalid(
+            f"start ({first:,}) is past the end of the text of {name!r}, which has {size:,} "
+            "characters",
+            code="invalid_window",
+        )
+    last = size if end is None else min(end, size)
+    if end is None and start is not None:
+        last = min(size, first + max_window)
+    if last - first > max_window:
+        raise PayloadTooLarge(
+            f"a window of the text holds at most {max_window:,} characters; ask for one "
+            f"with end - start at most {max_window:,} (asked for {last - first:,})",
+        )
+    return TextWindow(document.kind, document.text[first:last], first, last, size)

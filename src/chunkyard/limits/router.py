@@ -51,4 +51,6 @@ async def limits(
                                   used=await cache.held_bytes(user.id)),
         max_file_bytes=settings.max_upload_bytes,
         max_request_bytes=settings.request_body_limit,
+        max_extracted_chars=settings.max_extracted_chars,
+        operation_memory_mb=settings.operation_memory_mb,
     )

@@ -32,3 +32,10 @@ class LimitsOut(BaseModel):
     )
     max_file_bytes: int = Field(description="The largest file an upload takes (413 above)")
     max_request_bytes: int = Field(description="The largest request body (413 above)")
+    max_extracted_chars: int = Field(
+        description="The longest text one document may extract to; a document over it fails "
+        "alone (CHUNKYARD_MAX_EXTRACTED_CHARS)")
+    operation_memory_mb: int = Field(
+        description="The memory (address space, MB) of each process that extracts and chunks "
+        "a document, a preview or a compare; one that needs more fails alone "
+        "(CHUNKYARD_OPERATION_MEMORY_MB, 0: no cap)")

@@ -7,7 +7,9 @@ else's or a missing operation is refused before the handshake with the same 404 
 falls between the two; the first message is the current state, a finished operation's is its
 final event, and the socket closes after the final event. When the bus is quiet for a while
 the row is read again, so a lost event (a Redis hiccup, a crashed worker) never leaves a
-client waiting for ever.
+client waiting for ever. A database that is too busy or unreachable refuses the handshake as
+it answers a request (429 `overloaded` or 503 `unavailable`, with `Retry-After`), and once the
+socket is open it only delays the next poll of the row.
 """
 
 from __future__ import annotations
@@ -17,14 +19,14 @@ from typing import Any
 
 import anyio
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
-from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chunkyard.auth.dependencies import SESSION_COOKIE, same_origin
 from chunkyard.auth.service import Principal, resolve_credential
 from chunkyard.kit.deps import SessionFactoryDep, SettingsDep
-from chunkyard.kit.errors import NotFound, ServiceError, Unauthorized
+from chunkyard.kit.errors import NotFound, ServiceError, Unauthorized, render_error
 from chunkyard.kit.ids import parse_id
+from chunkyard.kit.transient import is_transient
 from chunkyard.operations import service
 from chunkyard.operations.deps import ProgressBusDep
 from chunkyard.operations.events import Event, event_for, is_final
@@ -52,13 +54,17 @@ async def operation_progress(
         parsed = parse_id(operation_id)
         if parsed is None:
             raise NotFound(f"operation {operation_id} not found", code="operation_not_found")
-    except ServiceError as exc:
+    except Exception as exc:
+        if not _refusable(exc):
+            raise
         await _deny(websocket, exc)
         return
     async with bus.subscribe(parsed) as subscription:
         try:
             current = event_for(await _read(factory, user, operation_id))
-        except ServiceError as exc:
+        except Exception as exc:
+            if not _refusable(exc):
+                raise
             await _deny(websocket, exc)
             return
         await websocket.accept()
@@ -86,6 +92,10 @@ async def _pump(
                 event = event_for(await _read(factory, user, operation_id))
             except ServiceError:  # deleted meanwhile (its collection was deleted)
                 break
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                continue  # the database busy or away: the next event, or the next poll
             if event == sent:
                 continue
         elif not is_final(event) and _progress(event) < _progress(sent):
@@ -149,10 +159,17 @@ def _same_origin(websocket: WebSocket) -> bool:
                        websocket.headers.get("host", ""))
 
 
-async def _deny(websocket: WebSocket, error: ServiceError) -> None:
-    """Refuse the handshake with the HTTP status and body the same request would get."""
-    body = {"error": error.error_code, "detail": error.detail}
+def _refusable(exc: Exception) -> bool:
+    """A refusal the client is told about (its request, or a busy or unreachable database),
+    rather than a bug."""
+    return isinstance(exc, ServiceError) or is_transient(exc)
+
+
+async def _deny(websocket: WebSocket, error: Exception) -> None:
+    """Refuse the handshake with the HTTP status, headers and body the same request would
+    get."""
+    response = render_error(None, error)
     if "websocket.http.response" in websocket.scope.get("extensions", {}):
-        await websocket.send_denial_response(JSONResponse(body, status_code=error.status))
+        await websocket.send_denial_response(response)
     else:  # servers without the denial extension: a 403 handshake refusal
-        await websocket.close(code=4000 + error.status)
+        await websocket.close(code=4000 + response.status_code)

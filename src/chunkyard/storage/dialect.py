@@ -40,6 +40,7 @@ CHUNK_COPY_COLUMNS = (
     "collection_id",
     "document_id",
     "config_id",
+    "stable_id",
     "chunk_index",
     "text",
     "start_offset",
@@ -62,6 +63,7 @@ class ChunkRow:
     collection_id: UUID
     document_id: UUID
     config_id: int
+    stable_id: str
     chunk_index: int
     text: str
     start_offset: int
@@ -191,6 +193,7 @@ class PostgresDialect(StorageDialect):
                 r.collection_id,
                 r.document_id,
                 r.config_id,
+                r.stable_id,
                 r.chunk_index,
                 r.text,
                 r.start_offset,
@@ -359,7 +362,7 @@ class SQLiteDialect(StorageDialect):
             [
                 (
                     r.partition_key, uuid(r.collection_id), uuid(r.document_id), r.config_id,
-                    r.chunk_index, r.text, r.start_offset, r.end_offset, r.tokens,
+                    r.stable_id, r.chunk_index, r.text, r.start_offset, r.end_offset, r.tokens,
                     json_(r.metadata), first + n, created_at,
                 )
                 for n, r in enumerate(rows)

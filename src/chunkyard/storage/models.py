@@ -298,6 +298,10 @@ class Chunk(Base):
     collection_id: Mapped[uuid.UUID]
     document_id: Mapped[uuid.UUID]
     config_id: Mapped[int] = mapped_column(Integer)
+    # The chunk's public id (`core/stable_ids.py`): derived from the document, the
+    # configuration, the text and its occurrence, never from the position. Not indexed: it is
+    # read with the document's chunks (one partition), never looked up alone.
+    stable_id: Mapped[str] = mapped_column(String(32))
     chunk_index: Mapped[int] = mapped_column(Integer)
     text: Mapped[str] = mapped_column(Text)
     start_offset: Mapped[int] = mapped_column(Integer)
@@ -388,3 +392,79 @@ class OperationPart(Base):
     finished_at: Mapped[datetime | None]
 
     operation: Mapped[Operation] = relationship(back_populates="parts", lazy="raise")
+
+
+class MaintenanceOutcome(enum.StrEnum):
+    RUNNING = "running"  # started, not finished (or its process died: see maintenance/record.py)
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # another run of the same task held its lock
+
+
+class MaintenanceRun(Base):
+    """One run of a scheduled maintenance task (chunkyard/maintenance): what it did, or why not."""
+
+    __tablename__ = "maintenance_runs"
+    __table_args__ = (
+        # The newest runs of a task: `maintenance status` and /metrics read them.
+        Index("ix_maintenance_runs_task_id", "task", "id"),
+        CheckConstraint(
+            "outcome IN ('running', 'succeeded', 'failed', 'skipped')", name="outcome"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    task: Mapped[str] = mapped_column(String(20))
+    outcome: Mapped[str] = mapped_column(String(20))
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    # One line: what was done (rows deleted, partitions analyzed, the skew), or why it failed.
+    detail: Mapped[str] = mapped_column(Text, default="", server_default="")
+
+
+class EvalQuestion(Base):
+    """A question of a collection's evaluation set; the excerpts that answer it are its
+    references (`EvalReference`), which go with their document when it is deleted."""
+
+    __tablename__ = "eval_questions"
+    __table_args__ = (
+        # Keyset pagination of a collection's questions (ids are time-ordered UUIDs).
+        Index("ix_eval_questions_collection_id_id", "collection_id", "id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid7)
+    collection_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("collections.id", ondelete="CASCADE")
+    )
+    question: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created_at()
+    updated_at: Mapped[datetime] = mapped_column(
+        default=utcnow, onupdate=utcnow, server_default=func.now()
+    )
+
+    collection: Mapped[Collection] = relationship(lazy="raise")
+    references: Mapped[list[EvalReference]] = relationship(
+        lazy="selectin", order_by="EvalReference.position", cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
+
+
+class EvalReference(Base):
+    """Characters `start_offset` to `end_offset` of a document's extracted text that answer a
+    question (code points, end excluded, as chunk offsets count)."""
+
+    __tablename__ = "eval_references"
+    __table_args__ = (
+        PrimaryKeyConstraint("question_id", "position"),
+        # A deleted document's references are found (and cascaded) through this index.
+        Index("ix_eval_references_document_id", "document_id"),
+        CheckConstraint("start_offset >= 0 AND end_offset > start_offset", name="span"),
+    )
+
+    question_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("eval_questions.id", ondelete="CASCADE")
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    document_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    start_offset: Mapped[int] = mapped_column(Integer)
+    end_offset: Mapped[int] = mapped_column(Integer)

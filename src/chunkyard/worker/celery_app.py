@@ -18,8 +18,9 @@ needs no broker. The choices, and why:
 - Redis: unacknowledged messages come back after `CHUNKYARD_BROKER_VISIBILITY_TIMEOUT`, checked
   for often enough that a short timeout means a quick redelivery;
 - JSON only, for tasks and for what the workers accept;
-- each pool process loads the chunking strategies and the default tokenizer when it starts
-  (`jobs.warm_up`), not in its first job.
+- each pool process starts the capped job process its documents are chunked in
+  (`job_process.py`, which loads the strategies and the default tokenizer) when it starts,
+  not in its first job.
 """
 
 from __future__ import annotations
@@ -66,15 +67,37 @@ def create_celery_app(settings: Settings | None = None) -> Any:
         worker_send_task_events=False,
         enable_utc=True,
     )
+    app.conf.beat_schedule = beat_schedule(settings)
+    app.conf.result_expires = None  # no results are kept: beat needs no backend_cleanup
     register_tasks(app, settings)
-    worker_process_init.connect(_warm_up, weak=False, dispatch_uid="chunkyard-warm-up")
+
+    def warm_up(**_: Any) -> None:
+        # The pool process only stores: its job process loads the strategies and tokenizer.
+        from chunkyard.worker.tasks import job_processes
+
+        job_processes(settings).prestart()
+
+    worker_process_init.connect(warm_up, weak=False, dispatch_uid="chunkyard-warm-up")
     return app
 
 
-def _warm_up(**_: Any) -> None:
-    from chunkyard.worker.jobs import warm_up
+def beat_schedule(settings: Settings) -> dict[str, Any]:
+    """`chunkyard scheduler`'s entries: each maintenance task on its crontab (UTC), sent to
+    the workers' queue (maintenance/schedule.py holds the times)."""
+    from celery.schedules import crontab  # type: ignore[import-untyped]
 
-    warm_up()
+    from chunkyard.maintenance.schedule import SCHEDULE
+    from chunkyard.worker.tasks import MAINTENANCE_TASK_NAME
+
+    return {
+        f"maintenance-{name}": {
+            "task": MAINTENANCE_TASK_NAME,
+            "schedule": crontab(**schedule.crontab_fields()),
+            "args": [name],
+            "options": {"queue": settings.queue, "expires": schedule.period / 2},
+        }
+        for name, schedule in SCHEDULE.items()
+    }
 
 
 def _transport_options(broker: str, settings: Settings) -> dict[str, Any]:

@@ -43,17 +43,18 @@ import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, TypeVar
 
 import anyio
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from chunkyard.documents.chunking import ChunkedFile
-from chunkyard.documents.chunking import chunk_file as _chunk_file
+from chunkyard.core.types import Chunk
+from chunkyard.documents.chunking import FileChunks, chunk_file_batches, warm_up
 from chunkyard.documents.stored import StoredFile
 from chunkyard.extract.safe_text import safe_string
+from chunkyard.kit.transient import is_transient
 from chunkyard.operations import parts
 from chunkyard.operations.events import ProgressBus
 from chunkyard.operations.lease import Lease, PartBusy, SessionFactory, new_lease_owner
@@ -68,9 +69,9 @@ from chunkyard.storage.models import (
     OperationPart,
     OperationStatus,
 )
-from chunkyard.storage.repositories import DocumentNotFound, store_document_chunks
+from chunkyard.storage.repositories import DocumentChunkWriter, DocumentNotFound
+from chunkyard.worker.job_process import JobProcesses
 from chunkyard.worker.policy import decide, describe, document_error
-from chunkyard.worker.transient import is_transient
 
 __all__ = [
     "CHUNKER_VERSION",
@@ -79,8 +80,10 @@ __all__ = [
     "fail_operation",
     "fail_part",
     "plan_operation",
+    "process_chunker",
     "run_operation",
     "run_part",
+    "thread_chunker",
     "warm_up",
 ]
 
@@ -88,20 +91,41 @@ logger = logging.getLogger("chunkyard.worker")
 
 ErrorFilter = Callable[[BaseException], bool]
 T = TypeVar("T")
-# Reads, extracts and chunks one stored file (path, filename, configuration) off the event
-# loop: in a thread in a Celery pool process (which is a process of its own already), in the
-# app's chunking processes in the embedded mode (`runner.pool_chunker`), so that the API's
-# event loop only does I/O while a job runs.
-Chunker = Callable[[StoredFile, dict[str, Any]], Awaitable[ChunkedFile]]
+# Extracts and chunks one stored file (path, filename, configuration) off the event loop and
+# hands its chunks over in batches, as they are made: in the capped job processes
+# (`job_process.py`) in both modes, so a document that needs too much memory fails alone and
+# the job's process never holds a whole document; in a worker thread where a test asks.
+Chunker = Callable[[StoredFile, dict[str, Any]], AbstractAsyncContextManager[FileChunks]]
+
+# A document's chunks are kept in the job's process until there are this many, or this much
+# chunk text, then stored as they come: nearly every document is then written in one short
+# transaction after its chunking, and only a larger one holds its write (SQLite's lock) while
+# it is chunked.
+BUFFERED_CHUNKS = 20_000
+BUFFERED_CHARS = 8_000_000
 
 
 def thread_chunker(limiter: anyio.CapacityLimiter | None = None) -> Chunker:
-    """Chunk in a worker thread of this process (bounded by `limiter`)."""
+    """Chunk in worker threads of this process (bounded by `limiter`), with no memory cap."""
 
-    async def chunk(source: StoredFile, config: dict[str, Any]) -> ChunkedFile:
-        return await anyio.to_thread.run_sync(_chunk_file, source, config, limiter=limiter)
+    @asynccontextmanager
+    async def chunk(source: StoredFile, config: dict[str, Any]) -> AsyncIterator[FileChunks]:
+        warnings, batches = await anyio.to_thread.run_sync(
+            chunk_file_batches, source, config, limiter=limiter)
+
+        async def stream() -> AsyncIterator[list[Chunk]]:
+            while (batch := await anyio.to_thread.run_sync(
+                    next, batches, None, limiter=limiter)) is not None:
+                yield batch
+
+        yield FileChunks(warnings, stream())
 
     return chunk
+
+
+def process_chunker(processes: JobProcesses) -> Chunker:
+    """Chunk in `processes` (the capped job processes)."""
+    return processes.chunk
 
 
 async def run_operation(
@@ -234,14 +258,17 @@ async def fail_part(
         return await parts.fail_part(factory, part_id, message, owner, bus)
 
 
-def warm_up() -> None:
-    """Load what every job needs once per process, the built-in strategies and the default
-    tokenizer (a fifth of a second or more), so that the first job does not wait for it."""
-    from chunkyard.core.registry import strategy_class
-    from chunkyard.core.sizing.registry import get_tokenizer
+class _StoreFailed(Exception):
+    """Storing a document's chunks failed (its `__cause__` says how)."""
 
-    strategy_class("recursive")
-    get_tokenizer()
+
+async def _storing(step: Awaitable[T]) -> T:
+    try:
+        return await step
+    except DocumentNotFound:
+        raise
+    except Exception as exc:
+        raise _StoreFailed from exc
 
 
 @asynccontextmanager
@@ -325,39 +352,76 @@ class _PartJob:
             return await self._count(session, claim, failed=1)  # deleted since
         if source.unchanged:
             return await self._count(session, claim, done=1, chunks=source.chunked_here)
+        stored = StoredFile(
+            source.id, self.settings.data_dir / source.storage_path, source.filename,
+            source.content_sha256, max_extracted_chars=self.settings.max_extracted_chars)
         try:
-            stored = StoredFile(
-                source.id, self.settings.data_dir / source.storage_path, source.filename,
-                source.content_sha256,
-                max_extracted_chars=self.settings.max_extracted_chars)
-            result = await self.chunker(stored, claim.config)
-        except Exception as exc:
-            if self._goes_on(exc):
-                raise
-            return await self._fail_document(session, claim, source, document_error(exc))
-        try:
-            await store_document_chunks(
-                session, source.id, result.chunks, config_id=claim.config_id,
-                config_hash=claim.config_hash, chunker_version=CHUNKER_VERSION,
-                content_sha256=source.content_sha256, operation_id=claim.operation_id,
-            )
-            if result.warnings:
-                await session.execute(
-                    update(Document)
-                    .where(Document.id == source.id)
-                    .values(error=" ".join(f"Warning: {w}." for w in result.warnings))
-                    .execution_options(synchronize_session=False)
-                )
+            count = await self._chunk_and_store(session, claim, source, stored)
         except DocumentNotFound:
             await session.rollback()
             return await self._count(session, claim, failed=1)
+        except _StoreFailed as failed:
+            cause = failed.__cause__
+            assert isinstance(cause, Exception)
+            if self._goes_on(cause):
+                raise cause from None
+            await session.rollback()
+            return await self._fail_document(
+                session, claim, source, document_error(cause, storing=True))
         except Exception as exc:
             if self._goes_on(exc):
                 raise
             await session.rollback()
-            return await self._fail_document(
-                session, claim, source, document_error(exc, storing=True))
-        return await self._count(session, claim, done=1, chunks=len(result.chunks))
+            return await self._fail_document(session, claim, source, document_error(exc))
+        return await self._count(session, claim, done=1, chunks=count)
+
+    async def _chunk_and_store(
+        self, session: AsyncSession, claim: Claim, source: Source, stored: StoredFile
+    ) -> int:
+        """Chunk the document and store its chunks in the open transaction (not committed);
+        how many. Up to `BUFFERED_CHUNKS` (and `BUFFERED_CHARS`) are kept before the first
+        write, the rest are written batch by batch as they come. A storing error comes
+        wrapped in `_StoreFailed`, a chunking error as it is."""
+        writer = DocumentChunkWriter(
+            session, source.id, config_id=claim.config_id, config_hash=claim.config_hash,
+            chunker_version=CHUNKER_VERSION, content_sha256=source.content_sha256,
+            operation_id=claim.operation_id)
+        held: list[Chunk] = []
+        held_chars = 0
+        async with self.chunker(stored, claim.config) as chunked:
+            async for batch in chunked.batches:
+                held_chars += sum(len(chunk.text) for chunk in batch)
+                if (writer.began or len(held) + len(batch) > BUFFERED_CHUNKS
+                        or held_chars > BUFFERED_CHARS):
+                    await _storing(self._write(writer, held, batch))
+                    held = []
+                else:
+                    held.extend(batch)
+            warnings = chunked.warnings
+        await _storing(self._write(writer, held, [], last=True))
+        if warnings:
+            await _storing(session.execute(
+                update(Document)
+                .where(Document.id == source.id)
+                .values(error=" ".join(f"Warning: {w}." for w in warnings))
+                .execution_options(synchronize_session=False)
+            ))
+        return writer.count
+
+    @staticmethod
+    async def _write(
+        writer: DocumentChunkWriter, held: list[Chunk], batch: list[Chunk], *,
+        last: bool = False,
+    ) -> None:
+        """Store what was held and `batch`; `last`: the document's end."""
+        if not writer.began:
+            await writer.begin(len(held) + len(batch) if last else None)
+        if held:
+            await writer.add(held)
+        if batch:
+            await writer.add(batch)
+        if last:
+            await writer.finish()
 
     def _goes_on(self, exc: Exception) -> bool:
         """Whether an error inside one document is the part's (transient, or what `reraise`

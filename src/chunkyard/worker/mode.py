@@ -105,14 +105,13 @@ class ExecutionMode:
         *,
         limiter: anyio.CapacityLimiter | None = None,
         bus: ProgressBus | None = None,
-        pool: ChunkingPool | None = None,
     ) -> JobRunner:
         """The job queue of this mode, already resuming what was left unfinished."""
         from chunkyard.worker.runner import start_celery_runner, start_embedded_runner
 
         if self.embedded:
             return await start_embedded_runner(self.settings, session_factory, limiter,
-                                               bus=bus, pool=pool)
+                                               bus=bus)
         return await start_celery_runner(self.settings, session_factory, bus=bus)
 
     async def open_app_services(self, session_factory: SessionFactory) -> AppServices:
@@ -120,9 +119,9 @@ class ExecutionMode:
         redis = self.redis_client()
         bus = self.progress_bus(redis)
         limiter = anyio.CapacityLimiter(CHUNKING_THREADS)
-        # One pool of chunking processes for previews and, in the embedded mode, for jobs.
-        pool = ChunkingPool(limiter)
-        queue = await self.start_job_queue(session_factory, limiter=limiter, bus=bus,
-                                           pool=pool)
+        # The chunking processes of previews and compares; jobs chunk in job processes (the
+        # embedded runner's, or a Celery worker's). Both capped at operation_memory_mb.
+        pool = ChunkingPool(limiter, memory_mb=self.settings.operation_memory_mb)
+        queue = await self.start_job_queue(session_factory, limiter=limiter, bus=bus)
         return AppServices(redis, self.preview_cache(redis), bus, limiter, pool, queue,
                            rate_limiter(redis))

@@ -33,10 +33,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from chunkyard.core.types import ChunkingError
 from chunkyard.kit.errors import ServiceError
+from chunkyard.kit.transient import is_transient
 from chunkyard.operations.lease import PartBusy
 from chunkyard.operations.parts import MAX_ERROR_CHARS
 from chunkyard.settings import Settings
-from chunkyard.worker.transient import is_transient
 
 # Retry delays: 1, 2, 4, ... seconds, at most two minutes, each scaled by a random 0.5-1.0.
 RETRY_BACKOFF = 1.0

@@ -7,8 +7,8 @@
   `chunkyard worker` processes consume. If the broker cannot be reached, the operation fails
   with a message saying so rather than staying pending (and blocking its collection) for ever.
 - `OperationRunner` otherwise: the job runs as an asyncio task on the app's event loop, its
-  parts one after another and its chunking in worker threads (`run_operation`), so the event
-  loop stays free. It loads the chunking strategies and tokenizer when it starts.
+  parts one after another (`run_operation`) and its documents chunked in the capped job
+  processes (`job_process.py`, as in a Celery worker), so the event loop only does I/O.
 
 Resuming (the leases on operation parts, see `jobs.py`, make it safe: a part another live
 job holds is never run twice). On start the in-process runner resumes every operation left
@@ -32,20 +32,18 @@ from typing import Any
 import anyio
 from sqlalchemy import select
 
-from chunkyard.chunking.pool import ChunkingPool
-from chunkyard.core.types import ChunkingError
-from chunkyard.documents.chunking import ChunkedFile, chunk_file
-from chunkyard.documents.stored import StoredFile
-from chunkyard.kit.errors import Unavailable
+from chunkyard.chunking.pool import cpu_count
 from chunkyard.operations.events import ProgressBus
 from chunkyard.operations.lease import db_now, lease_is_free
 from chunkyard.operations.queue import JobRunner
 from chunkyard.settings import Settings
 from chunkyard.storage.models import Operation, OperationPart, OperationStatus, PartStatus
+from chunkyard.worker.job_process import JobProcesses
 from chunkyard.worker.jobs import (
     Chunker,
     SessionFactory,
     fail_operation,
+    process_chunker,
     run_operation,
     warm_up,
 )
@@ -59,13 +57,18 @@ async def start_embedded_runner(
     session_factory: SessionFactory,
     limiter: anyio.CapacityLimiter | None = None,
     bus: ProgressBus | None = None,
-    pool: ChunkingPool | None = None,
+    processes: JobProcesses | None = None,
 ) -> OperationRunner:
     """The in-process runner (see `mode.py`); it resumes what was left behind in the
     background (the app starts, and answers /readyz, even while its database is down), and
-    sweeps for parts whose job died while it runs."""
-    chunker = pool_chunker(pool) if pool is not None else None
-    runner = OperationRunner(settings, session_factory, limiter, bus=bus, chunker=chunker)
+    sweeps for parts whose job died while it runs. Its jobs chunk in `processes` (default:
+    as many capped job processes as there are CPUs), which it stops at shutdown."""
+    if processes is None:
+        processes = JobProcesses(settings.operation_memory_mb, cpu_count())
+    runner = OperationRunner(settings, session_factory, limiter, bus=bus,
+                             chunker=process_chunker(processes),
+                             slots=RUNNING_PER_PROCESS * cpu_count())
+    runner.processes = processes
     runner.resuming = asyncio.create_task(_resume(runner, warm=True), name="resume-operations")
 
     async def requeue(operation_id: uuid.UUID, _part: uuid.UUID) -> None:
@@ -84,21 +87,6 @@ async def start_celery_runner(
     runner = CeleryRunner(settings, session_factory, bus)
     runner.resuming = asyncio.create_task(_resume(runner, warm=False), name="resume-operations")
     return runner
-
-
-def pool_chunker(pool: ChunkingPool) -> Chunker:
-    """Chunk in the app's chunking processes (those that serve previews), so the embedded
-    mode's event loop only does I/O while a job runs. A document whose chunking kills the
-    worker twice (out of memory, a crash) fails alone, with that reason."""
-
-    async def chunk(source: StoredFile, config: dict[str, Any]) -> ChunkedFile:
-        try:
-            return await pool.run(chunk_file, source, config)
-        except Unavailable:
-            raise ChunkingError("the chunking process stopped twice while chunking this "
-                                "document (out of memory, or a crash)") from None
-
-    return chunk
 
 
 async def _resume(runner: JobRunner, *, warm: bool) -> None:
@@ -146,8 +134,16 @@ async def lost_work(session_factory: SessionFactory) -> tuple[list[uuid.UUID], l
         return list(operations.all()), list(parts.all())
 
 
+# Operations the embedded runner runs at once per job process: one chunking while the other
+# stores. The rest wait their turn holding nothing: a running part holds a database connection
+# while it waits for a job process, and 100 users' operations at once took every connection of
+# the pool, so requests waited the pool's 30 s for one and failed with 503.
+RUNNING_PER_PROCESS = 2
+
+
 class OperationRunner:
-    """Runs operations as tasks on the app's event loop; one task per operation."""
+    """Runs operations as tasks on the app's event loop; one task per operation, at most
+    `slots` of them running at once (the others wait, pending, in the order they came)."""
 
     def __init__(
         self,
@@ -156,8 +152,10 @@ class OperationRunner:
         limiter: anyio.CapacityLimiter | None = None,
         bus: ProgressBus | None = None,
         chunker: Chunker | None = None,
+        slots: int | None = None,
     ) -> None:
         self.settings = settings
+        self.slots = asyncio.Semaphore(slots) if slots else None
         self.session_factory = session_factory
         self.limiter = limiter
         self.bus = bus
@@ -166,6 +164,7 @@ class OperationRunner:
         self.resuming: asyncio.Task[None] | None = None
         self.sweeping: asyncio.Task[None] | None = None
         self.again: set[uuid.UUID] = set()
+        self.processes: JobProcesses | None = None
         self.closed = False
 
     async def start(self, operation_id: uuid.UUID) -> None:
@@ -190,6 +189,12 @@ class OperationRunner:
             await self.start(operation_id)
 
     async def _run(self, operation_id: uuid.UUID) -> str:
+        if self.slots is None:
+            return await self._run_now(operation_id)
+        async with self.slots:
+            return await self._run_now(operation_id)
+
+    async def _run_now(self, operation_id: uuid.UUID) -> str:
         return await run_operation(
             self.settings, operation_id,
             session_factory=self.session_factory, limiter=self.limiter, bus=self.bus,
@@ -220,6 +225,8 @@ class OperationRunner:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        if self.processes is not None:
+            await self.processes.close()
 
 
 class CeleryRunner:

@@ -5,6 +5,8 @@ and a progress bus (see `mode.py`) that each worker process keeps from one task 
   `chunkyard.run_part(part_id)` per part, so every worker process takes parts from the queue.
   A second delivery sends the parts not finished yet again (their leases turn duplicates away);
 - `chunkyard.run_part(part_id)` runs one part.
+- `chunkyard.maintenance(name, scheduled)` runs a maintenance task
+  (`maintenance/tasks.py: run_task`), sent by `chunkyard scheduler` (Celery beat).
 
 What a task does with what its job hands back is `policy.decide`'s verdict, the same one the
 embedded runner follows: `PartBusy` is sent again to run once the other lease could have
@@ -18,34 +20,41 @@ or one part) the operation is failed with a message saying so.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import os
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from celery.exceptions import SoftTimeLimitExceeded  # type: ignore[import-untyped]
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from chunkyard.kit.transient import is_transient
 from chunkyard.operations.events import ProgressBus
 from chunkyard.operations.lease import SessionFactory, new_lease_owner
 from chunkyard.settings import Settings
 from chunkyard.storage.engine import create_engine, create_session_factory
+from chunkyard.worker.job_process import JobProcesses
 from chunkyard.worker.jobs import (
+    Chunker,
     PartBusy,
     fail_operation,
     fail_part,
     plan_operation,
+    process_chunker,
     run_part,
 )
 from chunkyard.worker.mode import ExecutionMode
 from chunkyard.worker.policy import decide
-from chunkyard.worker.transient import is_transient
 
 logger = logging.getLogger("chunkyard.worker")
 
 TASK_NAME = "chunkyard.run_operation"
 PART_TASK_NAME = "chunkyard.run_part"
+MAINTENANCE_TASK_NAME = "chunkyard.maintenance"
+MAINTENANCE_TIME_LIMIT = 6 * 3600  # seconds: a REINDEX of a big table takes long
 T = TypeVar("T")
 Fail = Callable[[str], None]
 
@@ -64,6 +73,24 @@ def register_tasks(app: Any, settings: Settings) -> None:
     @app.task(name=PART_TASK_NAME, **options)  # type: ignore[untyped-decorator]
     def run_part_task(task: Any, part_id: str) -> str:
         return execute_part(task, settings, part_id)
+
+    # Acknowledged on receipt: a maintenance run lost with its worker waits for its next
+    # scheduled time (redelivered, a long REINDEX would outlast the visibility timeout).
+    @app.task(  # type: ignore[untyped-decorator]
+        name=MAINTENANCE_TASK_NAME, ignore_result=True, acks_late=False,
+        soft_time_limit=MAINTENANCE_TIME_LIMIT, time_limit=MAINTENANCE_TIME_LIMIT + 300)
+    def run_maintenance_task(name: str, scheduled: bool = True) -> str:
+        return execute_maintenance(settings, name, scheduled)
+
+
+def execute_maintenance(settings: Settings, name: str, scheduled: bool) -> str:
+    """The maintenance task's body: `run_task`; a scheduled run only if still due (so two
+    beats, or a manual run just before, never run one scheduled time twice)."""
+    from chunkyard.maintenance.tasks import run_task_sync
+
+    since = datetime.min.replace(tzinfo=UTC) if scheduled else None
+    result = run_task_sync(name, settings, due_since=since)
+    return f"{result.outcome}: {result.detail}"
 
 
 def send_part(app: Any, settings: Settings, part_id: uuid.UUID) -> None:
@@ -106,7 +133,7 @@ def execute_part(task: Any, settings: Settings, raw_id: str) -> str:
     try:
         return _run(settings, lambda sessions, bus: run_part(
             settings, part_id, session_factory=sessions, bus=bus, owner=owner,
-            reraise=_hand_back))
+            reraise=_hand_back, chunker=_job_chunker()))
     except PartBusy as busy:
         verdict = decide(busy, 0, settings)
         logger.info("%s; sent again to run in %.1f s", verdict.message, verdict.delay)
@@ -116,6 +143,25 @@ def execute_part(task: Any, settings: Settings, raw_id: str) -> str:
         return _timed_out(settings, f"part {part_id}", fail)
     except Exception as exc:
         return _retry_or_fail(task, settings, exc, f"part {part_id}", fail)
+
+
+def _job_chunker() -> Chunker:
+    """The job processes of this worker process (called from inside `_run`)."""
+    assert _process is not None
+    return process_chunker(job_processes(_process.settings))
+
+
+_job_processes: JobProcesses | None = None
+
+
+def job_processes(settings: Settings) -> JobProcesses:
+    """This worker process's capped job process (one: a pool process runs one task at a
+    time), kept from task to task, and across the event loops of `_Process`."""
+    global _job_processes
+    if _job_processes is None or _job_processes.owner != os.getpid():
+        _job_processes = JobProcesses(settings.operation_memory_mb, 1)
+        atexit.register(_job_processes.close_now)
+    return _job_processes
 
 
 def _parse(raw_id: str, what: str) -> uuid.UUID | None:
@@ -168,9 +214,9 @@ def _run(settings: Settings, job: Job[T]) -> T:
 
 class _Process:
     """What a worker process keeps from one task to the next: an event loop, and on it the
-    database engine and the progress bus, so a part does not pay for new connections
-    (and their first statements) each time. Any error that leaves a task closes them all,
-    as `asyncio.run` would: the next task starts afresh."""
+    database engine and the progress bus, so a part does not pay for new connections (and
+    their first statements) each time. Any error that leaves a task closes them all, as
+    `asyncio.run` would: the next task starts afresh."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

@@ -1,6 +1,7 @@
 // The typed API client: openapi-fetch over the generated `paths`, same-origin cookies, and
 // one error type carrying the server's `{error, detail}` body.
 import createClient from "openapi-fetch";
+import { humanizeError } from "../lib/errors";
 import type { paths } from "./schema";
 
 export const API_PREFIX = "/api/v1";
@@ -78,8 +79,9 @@ export async function call<T>(request: Promise<Result<T>>): Promise<T> {
   return data as T;
 }
 
+/** An error as the sentences to show: the server's `detail` without field paths or raw ids. */
 export function describeError(err: unknown): string {
-  if (err instanceof ApiError) return err.detail;
+  if (err instanceof ApiError) return humanizeError(err.detail);
   if (err instanceof Error && err.message) return err.message;
   return "Something went wrong.";
 }

@@ -1,5 +1,6 @@
 // The API calls the screens make, typed by the generated schema.
 import { call, client } from "./client";
+import type { paths } from "./schema";
 import type {
   ChunkConfig,
   Collection,
@@ -12,6 +13,7 @@ import type {
   Strategy,
   User,
 } from "./types";
+import type { ChunkFilters } from "../lib/chunkFilters";
 import { fetchAll, type Page } from "../lib/paging";
 
 export type Source = { text: string; filename?: string | null } | { document_id: string };
@@ -38,6 +40,13 @@ export const api = {
   createCollection: (name: string, config: ChunkConfig): Promise<Collection> =>
     call(client.POST("/api/v1/collections", { body: { name, config } })),
 
+  updateCollection: (id: string, patch: { name?: string; config?: ChunkConfig }): Promise<Collection> =>
+    call(client.PATCH("/api/v1/collections/{collection_id}", { params: { path: { collection_id: id } }, body: patch })),
+
+  /** What re-chunking with `config` would change: chunks kept, added, removed, tokens to embed. */
+  diff: (id: string, config: ChunkConfig | null, signal?: AbortSignal) =>
+    call(client.POST("/api/v1/collections/{collection_id}/diff", { params: { path: { collection_id: id } }, body: { config, include_changes: false }, signal })),
+
   deleteCollection: (id: string) =>
     call(client.DELETE("/api/v1/collections/{collection_id}", { params: { path: { collection_id: id } } })),
 
@@ -57,6 +66,16 @@ export const api = {
   /** The document's extracted text: what its chunks' offsets index (code points, see lib/offsets). */
   documentText: (id: string, signal?: AbortSignal): Promise<DocumentText> =>
     call(client.GET("/api/v1/documents/{document_id}/text", { params: { path: { document_id: id } }, signal })),
+
+  /** A window `[start, end)` of the document's extracted text (code points), for a text of any size. */
+  documentTextWindow: (id: string, start: number, end: number | null, signal?: AbortSignal): Promise<DocumentText> =>
+    call(
+      client.GET("/api/v1/documents/{document_id}/text", {
+        // (typed loosely: the window's query is newer than some generated schemas)
+        params: { path: { document_id: id }, query: { start, end } as never },
+        signal,
+      }),
+    ),
 
   deleteDocument: (id: string) =>
     call(client.DELETE("/api/v1/documents/{document_id}", { params: { path: { document_id: id } } })),
@@ -85,35 +104,56 @@ export const api = {
   cancelOperation: (id: string) =>
     call(client.POST("/api/v1/operations/{operation_id}/cancel", { params: { path: { operation_id: id } } })),
 
-  collectionChunks: (collectionId: string, cursor: string | undefined, limit = 50, signal?: AbortSignal): Promise<Page<StoredChunk>> =>
+  collectionChunks: (
+    collectionId: string,
+    cursor: string | undefined,
+    limit = 50,
+    signal?: AbortSignal,
+    filters: ChunkFilters = {},
+  ): Promise<Page<StoredChunk>> =>
     call(
       client.GET("/api/v1/collections/{collection_id}/chunks", {
-        params: { path: { collection_id: collectionId }, query: { limit, cursor } },
+        params: { path: { collection_id: collectionId }, query: { limit, cursor, ...filters } },
         signal,
       }),
     ),
 
-  documentChunks: (documentId: string, signal?: AbortSignal): Promise<StoredChunk[]> =>
+  documentChunks: (documentId: string, signal?: AbortSignal, filters: Omit<ChunkFilters, "document_id"> = {}): Promise<StoredChunk[]> =>
     fetchAll((cursor) =>
       call(
         client.GET("/api/v1/documents/{document_id}/chunks", {
-          params: { path: { document_id: documentId }, query: { limit: 1000, cursor } },
+          params: { path: { document_id: documentId }, query: { limit: 1000, cursor, ...filters } },
           signal,
         }),
       ),
     ),
 
+  /** A preview: every chunk counted and measured, `window` (first chunk, how many) returned. */
   preview: (
     source: Source,
     strategy: string,
     params: Record<string, unknown>,
     signal?: AbortSignal,
-  ): Promise<PreviewResponse> =>
-    call(client.POST("/api/v1/preview", { body: { ...source, strategy, params }, signal })),
+    window?: { first_chunk: number; max_chunks: number },
+  ): Promise<PreviewResponse & { next_chunk?: number | null }> =>
+    call(
+      client.POST("/api/v1/preview", {
+        // first_chunk only past the first window: a server without windows takes max_chunks alone
+        body: { ...previewBody(source, strategy, params), ...(window ? { max_chunks: window.max_chunks } : {}), ...(window?.first_chunk ? { first_chunk: window.first_chunk } : {}) },
+        signal,
+      }),
+    ),
 
   compare: (source: Source, configs: ChunkConfig[], signal?: AbortSignal): Promise<CompareResponse> =>
     call(client.POST("/api/v1/compare", { body: { ...source, configs, max_chunks: 1000 }, signal })),
 };
+
+type PreviewBody = paths["/api/v1/preview"]["post"]["requestBody"]["content"]["application/json"];
+
+/** The preview's request: the source, the strategy and its parameters (the server's defaults for the rest). */
+function previewBody(source: Source, strategy: string, params: Record<string, unknown>): PreviewBody {
+  return { ...source, strategy, params } as PreviewBody;
+}
 
 export function exportUrl(collectionId: string): string {
   return `/api/v1/collections/${encodeURIComponent(collectionId)}/export`;

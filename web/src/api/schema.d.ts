@@ -190,6 +190,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/documents/{document_id}/file": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Replace Document File
+         * @description Replace a document's file with a new version: the document keeps its id and its stored
+         *     chunks, which are then stale (`stale: true`) until an operation re-chunks it; that run (and
+         *     `POST /collections/{id}/diff` before it) keeps the ids of the chunks whose text did not
+         *     change. Checked as an upload is (size, type, name, content already in the collection),
+         *     and the size it adds counts against the storage quota.
+         */
+        put: operations["replace_document_file_api_v1_documents__document_id__file_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/documents/{document_id}": {
         parameters: {
             query?: never;
@@ -221,7 +245,9 @@ export interface paths {
         /**
          * Get Document Text
          * @description The document's extracted text, exactly as a chunking operation extracts it: the offsets
-         *     of its chunks (stored or previewed) index this text. As long as a preview takes at most.
+         *     of its chunks (stored or previewed) index this text. A window `[start, end)` of it for a
+         *     text of any size; one answer holds at most 2,000,000 characters (a longer text asked for
+         *     whole is a 413 saying to ask for a window).
          */
         get: operations["get_document_text_api_v1_documents__document_id__text_get"];
         put?: never;
@@ -241,8 +267,7 @@ export interface paths {
         };
         /**
          * List Collection Chunks
-         * @description The collection's chunks in chunk order: document by document (upload order), then by
-         *     index.
+         * @description The collection's chunks in chunk order: document by document (upload order), then by index. Filters (all optional, combined with AND): `q`, text the chunk contains (ignoring case, taken literally: `%` and `_` are plain characters); `min_tokens` and `max_tokens`, inclusive bounds on its token count; `heading`, text its heading path contains (the chunk's `metadata.headings` joined with " > ", ignoring case; a chunk without headings never matches). A `next_cursor` holds for the filters it was made with: sent with other filters it is refused (400 `invalid_cursor`).
          */
         get: operations["list_collection_chunks_api_v1_collections__collection_id__chunks_get"];
         put?: never;
@@ -262,7 +287,7 @@ export interface paths {
         };
         /**
          * List Document Chunks
-         * @description The document's chunks in index order.
+         * @description The document's chunks in index order. Filters (all optional, combined with AND): `q`, text the chunk contains (ignoring case, taken literally: `%` and `_` are plain characters); `min_tokens` and `max_tokens`, inclusive bounds on its token count; `heading`, text its heading path contains (the chunk's `metadata.headings` joined with " > ", ignoring case; a chunk without headings never matches). A `next_cursor` holds for the filters it was made with: sent with other filters it is refused (400 `invalid_cursor`).
          */
         get: operations["list_document_chunks_api_v1_documents__document_id__chunks_get"];
         put?: never;
@@ -442,6 +467,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/collections/{collection_id}/diff": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Diff Collection
+         * @description What re-chunking the collection's documents (or the given ones) with `config` would
+         *     change, per document and in total, by stable chunk id: kept, added, removed, and the
+         *     tokens of the added chunks. Each document is chunked as an operation would chunk it, in the
+         *     capped chunking processes, and nothing is stored; a document that cannot be chunked fails
+         *     alone with its reason. Counts against the user's previews a minute, as one preview.
+         */
+        post: operations["diff_collection_api_v1_collections__collection_id__diff_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/limits": {
         parameters: {
             query?: never;
@@ -454,6 +503,89 @@ export interface paths {
          * @description Your limits and how much of each you use now.
          */
         get: operations["limits_api_v1_limits_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/collections/{collection_id}/questions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Questions */
+        get: operations["list_questions_api_v1_collections__collection_id__questions_get"];
+        put?: never;
+        /**
+         * Create Question
+         * @description A question and the excerpts that answer it; each reference must lie in the extracted
+         *     text of a document of this collection.
+         */
+        post: operations["create_question_api_v1_collections__collection_id__questions_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/questions/{question_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Question */
+        get: operations["get_question_api_v1_questions__question_id__get"];
+        put?: never;
+        post?: never;
+        /** Delete Question */
+        delete: operations["delete_question_api_v1_questions__question_id__delete"];
+        options?: never;
+        head?: never;
+        /** Update Question */
+        patch: operations["update_question_api_v1_questions__question_id__patch"];
+        trace?: never;
+    };
+    "/api/v1/collections/{collection_id}/questions/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import Questions
+         * @description Adds the file's questions, all or none: `corpus_id` names a document of this collection
+         *     (its file name, the name without its extension, or its id), and a reference's `content`,
+         *     when given, must be the text at its offsets.
+         */
+        post: operations["import_questions_api_v1_collections__collection_id__questions_import_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/collections/{collection_id}/questions/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export Questions
+         * @description The collection's questions in the import's CSV format (each reference with its text).
+         */
+        get: operations["export_questions_api_v1_collections__collection_id__questions_export_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -520,6 +652,25 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** AddedChunkOut */
+        AddedChunkOut: {
+            /**
+             * Id
+             * @description The stable id the chunk would have.
+             */
+            id: string;
+            /** Index */
+            index: number;
+            /**
+             * Start
+             * @description Offsets into the document's extracted text as it is now.
+             */
+            start: number;
+            /** End */
+            end: number;
+            /** Tokens */
+            tokens: number;
+        };
         /** ApiKeyList */
         ApiKeyList: {
             /** Items */
@@ -555,6 +706,22 @@ export interface components {
              * @description When the key last authenticated a request (to about a minute).
              */
             last_used_at: string | null;
+        };
+        /** Body_import_questions_api_v1_collections__collection_id__questions_import_post */
+        Body_import_questions_api_v1_collections__collection_id__questions_import_post: {
+            /**
+             * File
+             * @description A CSV file with the columns question, references and corpus_id.
+             */
+            file: string;
+        };
+        /** Body_replace_document_file_api_v1_documents__document_id__file_put */
+        Body_replace_document_file_api_v1_documents__document_id__file_put: {
+            /**
+             * File
+             * @description The document's new file.
+             */
+            file: string;
         };
         /** Body_upload_documents_api_v1_collections__collection_id__documents_post */
         Body_upload_documents_api_v1_collections__collection_id__documents_post: {
@@ -619,6 +786,18 @@ export interface components {
             /** Next Cursor */
             next_cursor: string | null;
         };
+        /**
+         * ChunkedWith
+         * @description The configuration a document's stored chunks were made with.
+         */
+        ChunkedWith: {
+            /** Strategy */
+            strategy: string;
+            /** Params */
+            params: {
+                [key: string]: unknown;
+            };
+        };
         /** CollectionCreate */
         CollectionCreate: {
             /** Name */
@@ -639,6 +818,16 @@ export interface components {
             document_count: number;
             /** Chunk Count */
             chunk_count: number;
+            /**
+             * Stale Documents
+             * @description Documents whose stored chunks are stale (see a document's `stale`): their content changed since they were chunked, or they were chunked with another configuration than `config`.
+             */
+            stale_documents: number;
+            /**
+             * Other Config Documents
+             * @description Documents whose stored chunks were made with another configuration than `config` (a part of `stale_documents`): more than 0 means the collection's chunks mix configurations.
+             */
+            other_config_documents: number;
             /**
              * Created At
              * Format: date-time
@@ -716,6 +905,106 @@ export interface components {
              */
             error: string | null;
         };
+        /** DiffChangesOut */
+        DiffChangesOut: {
+            /**
+             * Added
+             * @description The chunks that would be added, in order.
+             */
+            added: components["schemas"]["AddedChunkOut"][];
+            /**
+             * Removed
+             * @description The stored chunk ids that would go, in order.
+             */
+            removed: string[];
+            /**
+             * Truncated
+             * @description True when a list was cut at 1000 (the counts are whole).
+             */
+            truncated: boolean;
+        };
+        /** DiffRequest */
+        DiffRequest: {
+            /** @description The configuration to compare with; absent: the collection's. */
+            config?: components["schemas"]["ChunkConfig"] | null;
+            /**
+             * Document Ids
+             * @description The documents to compare (at most 100); absent: every document of the collection (at most 100).
+             */
+            document_ids?: string[] | null;
+            /**
+             * Include Changes
+             * @description Also list, per document, which chunks would be added and which stored ids removed (`changes`).
+             * @default false
+             */
+            include_changes: boolean;
+        };
+        /** DiffResponse */
+        DiffResponse: {
+            /** @description The configuration compared with, validated. */
+            config: components["schemas"]["ChunkConfig"];
+            /** Documents */
+            documents: components["schemas"]["DocumentDiffOut"][];
+            total: components["schemas"]["DiffTotal"];
+        };
+        /** DiffTotal */
+        DiffTotal: {
+            /**
+             * Kept
+             * @description Chunks whose stable id is stored now and would stay.
+             */
+            kept: number;
+            /**
+             * Added
+             * @description Chunks with an id not stored now: new or changed chunks.
+             */
+            added: number;
+            /**
+             * Removed
+             * @description Stored chunks whose id the new chunking would not have.
+             */
+            removed: number;
+            /**
+             * Tokens To Embed
+             * @description Tokens of the added chunks: what re-embedding by id would cost.
+             */
+            tokens_to_embed: number;
+            /**
+             * Documents
+             * @description Documents compared.
+             */
+            documents: number;
+            /**
+             * Failed
+             * @description Documents that could not be compared (see their error).
+             */
+            failed: number;
+        };
+        /** DocumentDiffOut */
+        DocumentDiffOut: {
+            /**
+             * Document Id
+             * Format: uuid
+             */
+            document_id: string;
+            /** Filename */
+            filename: string;
+            /** Kept */
+            kept: number | null;
+            /** Added */
+            added: number | null;
+            /** Removed */
+            removed: number | null;
+            /** Tokens To Embed */
+            tokens_to_embed: number | null;
+            /**
+             * Error
+             * @description Why this document could not be compared (its counts are then null and left out of the total), or null.
+             */
+            error: string | null;
+            /** @description Which chunks change, with `include_changes` (else null). */
+            changes?: components["schemas"]["DiffChangesOut"] | null;
+        };
         /** DocumentOut */
         DocumentOut: {
             /**
@@ -740,6 +1029,19 @@ export interface components {
             chunk_count: number;
             /** Error */
             error: string | null;
+            /** @description The configuration its stored chunks were made with (`{strategy, params}`), or null when it has no stored chunks yet. */
+            chunked_with?: components["schemas"]["ChunkedWith"] | null;
+            /**
+             * Chunked At
+             * @description When its stored chunks were made, or null.
+             */
+            chunked_at?: string | null;
+            /**
+             * Stale
+             * @description True when its stored chunks no longer match: its content changed since they were made, or they were made with another configuration than the collection's current one (a run with a custom configuration, or a change of the collection's configuration since). False for a document without stored chunks. Stale chunks stay as they are until an operation re-chunks the document.
+             * @default false
+             */
+            stale: boolean;
         };
         /** DocumentPage */
         DocumentPage: {
@@ -767,14 +1069,24 @@ export interface components {
             kind: string;
             /**
              * Text
-             * @description The text exactly as a chunking operation extracts it: for every stored chunk of the document, `text[chunk.start:chunk.end] == chunk.text`.
+             * @description The text exactly as a chunking operation extracts it (or the window of it asked for): for every stored chunk of the document, `whole[chunk.start:chunk.end] == chunk.text`.
              */
             text: string;
             /**
              * Size Chars
-             * @description The text's length in characters.
+             * @description The whole text's length in characters.
              */
             size_chars: number;
+            /**
+             * Start
+             * @description Where `text` starts in the whole text (0 unless a window was asked for).
+             */
+            start: number;
+            /**
+             * End
+             * @description Where `text` ends in the whole text (`size_chars` unless a window was asked for): `text` is `whole[start:end]`.
+             */
+            end: number;
         };
         /**
          * ErrorBody
@@ -828,6 +1140,16 @@ export interface components {
              * @description The largest request body (413 above)
              */
             max_request_bytes: number;
+            /**
+             * Max Extracted Chars
+             * @description The longest text one document may extract to; a document over it fails alone (CHUNKYARD_MAX_EXTRACTED_CHARS)
+             */
+            max_extracted_chars: number;
+            /**
+             * Operation Memory Mb
+             * @description The memory (address space, MB) of each process that extracts and chunks a document, a preview or a compare; one that needs more fails alone (CHUNKYARD_OPERATION_MEMORY_MB, 0: no cap)
+             */
+            operation_memory_mb: number;
         };
         /** LoginRequest */
         LoginRequest: {
@@ -937,16 +1259,94 @@ export interface components {
              * @description Return at most this many chunks (all are still counted and measured).
              */
             max_chunks?: number | null;
+            /**
+             * First Chunk
+             * @description Return chunks from this index on: with `max_chunks`, a window of the chunks (the next one starts at the answer's `next_chunk`).
+             * @default 0
+             */
+            first_chunk: number;
         };
         /** PreviewResponse */
         PreviewResponse: {
-            /** Chunks */
+            /**
+             * Chunks
+             * @description The chunks from `first_chunk`, at most `max_chunks` of them; for a stored document of more than 2,000,000 characters, also no more than 2,000,000 characters of chunk text (ask for the rest from `next_chunk`).
+             */
             chunks: components["schemas"]["ChunkOut"][];
             /** Total Chunks */
             total_chunks: number;
+            /**
+             * Next Chunk
+             * @description The index of the first chunk after `chunks` (the `first_chunk` of the next window), or null when `chunks` reach the last one.
+             */
+            next_chunk?: number | null;
             metrics: components["schemas"]["Metrics"];
             /** Cached */
             cached: boolean;
+        };
+        /** QuestionCreate */
+        QuestionCreate: {
+            /** Question */
+            question: string;
+            /** References */
+            references: components["schemas"]["Reference"][];
+        };
+        /** QuestionImport */
+        QuestionImport: {
+            /**
+             * Imported
+             * @description Questions added (an import adds all of its rows or none).
+             */
+            imported: number;
+            /**
+             * Questions
+             * @description The collection's questions after the import.
+             */
+            questions: number;
+        };
+        /** QuestionOut */
+        QuestionOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Collection Id
+             * Format: uuid
+             */
+            collection_id: string;
+            /** Question */
+            question: string;
+            /**
+             * References
+             * @description The excerpts that answer it. A reference into a document that was deleted goes with the document.
+             */
+            references: components["schemas"]["Reference"][];
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /** QuestionPage */
+        QuestionPage: {
+            /** Items */
+            items: components["schemas"]["QuestionOut"][];
+            /** Next Cursor */
+            next_cursor: string | null;
+        };
+        /** QuestionUpdate */
+        QuestionUpdate: {
+            /** Question */
+            question?: string | null;
+            /** References */
+            references?: components["schemas"]["Reference"][] | null;
         };
         /** RecommendRequest */
         RecommendRequest: {
@@ -996,12 +1396,31 @@ export interface components {
             reason: string;
         };
         /**
+         * Reference
+         * @description An excerpt that answers a question: characters `start` to `end` (code points, end
+         *     excluded) of a document's extracted text, as `GET /documents/{id}/text` returns it.
+         */
+        Reference: {
+            /**
+             * Document Id
+             * Format: uuid
+             */
+            document_id: string;
+            /** Start */
+            start: number;
+            /** End */
+            end: number;
+        };
+        /**
          * StoredChunkOut
          * @description A stored chunk: SPEC's chunk fields plus its `id` and `document_id`.
          */
         StoredChunkOut: {
-            /** Id */
-            id: number;
+            /**
+             * Id
+             * @description The chunk's stable id: 32 hex digits derived from its document, its configuration, its text and the number of chunks with the same text before it in the document (never its position), so re-chunking keeps the ids of unchanged chunks.
+             */
+            id: string;
             /**
              * Document Id
              * Format: uuid
@@ -1932,6 +2351,104 @@ export interface operations {
             };
         };
     };
+    replace_document_file_api_v1_documents__document_id__file_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                document_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["Body_replace_document_file_api_v1_documents__document_id__file_put"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DocumentOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found (or another user's) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Another document of the collection has it */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The file is over the per-file limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The file is not a supported document */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input; `detail` names the field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The new file would pass the user's storage quota */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     get_document_api_v1_documents__document_id__get: {
         parameters: {
             query?: never;
@@ -2048,7 +2565,12 @@ export interface operations {
     };
     get_document_text_api_v1_documents__document_id__text_get: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The window's first character (code points, as chunk offsets); default 0. */
+                start?: number | null;
+                /** @description Just past the window's last character (past the text's end: the end). Default: the end, or as much after `start` as one answer holds. */
+                end?: number | null;
+            };
             header?: never;
             path: {
                 document_id: string;
@@ -2102,7 +2624,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The text is longer than a preview takes */
+            /** @description The window (or, with no window, the whole text) is longer than one answer holds */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2129,6 +2651,16 @@ export interface operations {
                 limit?: number;
                 /** @description `next_cursor` of the previous page; absent: the first. */
                 cursor?: string | null;
+                /** @description Only chunks whose text contains this (ignoring case). Text of at most 500 characters; empty means no filter. */
+                q?: string | null;
+                /** @description Only the chunks of this document (of this collection; another collection's document matches none). */
+                document_id?: string | null;
+                /** @description Only chunks of at least this many tokens. */
+                min_tokens?: number | null;
+                /** @description Only chunks of at most this many tokens. */
+                max_tokens?: number | null;
+                /** @description Only chunks whose heading path (`metadata.headings` joined with " > ") contains this (ignoring case). Text of at most 500 characters; empty means no filter. */
+                heading?: string | null;
             };
             header?: never;
             path: {
@@ -2192,6 +2724,14 @@ export interface operations {
                 limit?: number;
                 /** @description `next_cursor` of the previous page; absent: the first. */
                 cursor?: string | null;
+                /** @description Only chunks whose text contains this (ignoring case). Text of at most 500 characters; empty means no filter. */
+                q?: string | null;
+                /** @description Only chunks of at least this many tokens. */
+                min_tokens?: number | null;
+                /** @description Only chunks of at most this many tokens. */
+                max_tokens?: number | null;
+                /** @description Only chunks whose heading path (`metadata.headings` joined with " > ") contains this (ignoring case). Text of at most 500 characters; empty means no filter. */
+                heading?: string | null;
             };
             header?: never;
             path: {
@@ -2259,7 +2799,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description One JSON object per line: the fields of a listed chunk plus `source` (the document's file name), in chunk order. */
+            /** @description One JSON object per line: the fields of a listed chunk (its stable `id` among them) plus `source` (the document's file name) and `config` (the `{strategy, params}` that made the chunk), in chunk order. */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2882,6 +3422,86 @@ export interface operations {
             };
         };
     };
+    diff_collection_api_v1_collections__collection_id__diff_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                collection_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DiffRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DiffResponse"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found (or another user's) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input; `detail` names the field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The user asked for more previews, compares and diffs this minute than they may (`Retry-After` says when to try again) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A chunking worker stopped; try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     limits_api_v1_limits_get: {
         parameters: {
             query?: never;
@@ -2898,6 +3518,437 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["LimitsOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found (or another user's) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input; `detail` names the field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_questions_api_v1_collections__collection_id__questions_get: {
+        parameters: {
+            query?: {
+                /** @description Items per page, 1..1000. */
+                limit?: number;
+                /** @description `next_cursor` of the previous page; absent: the first. */
+                cursor?: string | null;
+            };
+            header?: never;
+            path: {
+                collection_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QuestionPage"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found (or another user's) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input; `detail` names the field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_question_api_v1_collections__collection_id__questions_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                collection_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["QuestionCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QuestionOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found (or another user's) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input; `detail` names the field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_question_api_v1_questions__question_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                question_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QuestionOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found (or another user's) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input; `detail` names the field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_question_api_v1_questions__question_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                question_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found (or another user's) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input; `detail` names the field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    update_question_api_v1_questions__question_id__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                question_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["QuestionUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QuestionOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found (or another user's) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input; `detail` names the field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    import_questions_api_v1_collections__collection_id__questions_import_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                collection_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["Body_import_questions_api_v1_collections__collection_id__questions_import_post"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QuestionImport"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found (or another user's) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The file is too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input; `detail` names the field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    export_questions_api_v1_collections__collection_id__questions_export_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                collection_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The questions as CSV */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                    "text/csv": unknown;
                 };
             };
             /** @description Bad request */

@@ -23,7 +23,7 @@ describe("ConfigEditor", () => {
   it("shows a strategy this server cannot run, but does not let it be chosen", () => {
     render(<ConfigEditor strategies={STRATEGIES} value={{ strategy: "recursive", values: {} }}
       onChange={vi.fn()} idPrefix="t" />);
-    const option = screen.getByRole("option", { name: "semantic (not available here)" }) as HTMLOptionElement;
+    const option = screen.getByRole("option", { name: "semantic (not available: the local embedding model is not installed on this server)" }) as HTMLOptionElement;
     expect(option.disabled).toBe(true);
     expect((screen.getByRole("option", { name: "recursive" }) as HTMLOptionElement).disabled).toBe(false);
   });
@@ -31,7 +31,7 @@ describe("ConfigEditor", () => {
   it("says why, when a stored configuration names an unavailable strategy", () => {
     render(<ConfigEditor strategies={STRATEGIES} value={{ strategy: "semantic", values: {} }}
       onChange={vi.fn()} idPrefix="t" />);
-    expect(screen.getByRole("status").textContent).toBe(
+    expect(screen.getByText(/^semantic cannot run on this server/).textContent).toBe(
       "semantic cannot run on this server: the local embedding model is not installed on this server");
   });
 });

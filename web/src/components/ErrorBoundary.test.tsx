@@ -17,7 +17,7 @@ describe("ErrorBoundary", () => {
       </ErrorBoundary>,
     );
     expect(screen.getByRole("heading").textContent).toBe("The collection screen hit a problem");
-    expect(screen.getByText("an operation is already running")).toBeTruthy();
+    expect(screen.getByText("An operation is already running.")).toBeTruthy();
     fail = false;
     fireEvent.click(screen.getByRole("button", { name: "Try again" }));
     expect(screen.getByText("all good")).toBeTruthy();

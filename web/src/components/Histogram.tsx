@@ -2,21 +2,25 @@
 // stop (arrow keys, Home and End move between them; Enter or Space selects a bar), each
 // named with its range and count, and the count is printed on the bar, not only drawn.
 import { useMemo, useRef, useState } from "react";
-import { binSizes, type Bin } from "../lib/histogram";
+import { binSizes, type Bin, type Domain } from "../lib/histogram";
 
 interface Props {
   sizes: readonly number[];
   label: string;
   selected?: number | null;
   onSelect?: (bin: Bin | null, index: number | null) => void;
+  /** A shared x-axis: the bins span this range whatever this list's own sizes. */
+  domain?: Domain | null;
+  /** The tallest bar's count across histograms drawn together (bars comparable in height). */
+  scaleTo?: number;
 }
 
-export function Histogram({ sizes, label, selected = null, onSelect }: Props) {
-  const bins = useMemo(() => binSizes(sizes), [sizes]);
+export function Histogram({ sizes, label, selected = null, onSelect, domain = null, scaleTo }: Props) {
+  const bins = useMemo(() => binSizes(sizes, 12, domain), [sizes, domain]);
   const [focus, setFocus] = useState(0);
   const refs = useRef<(HTMLButtonElement | null)[]>([]);
   if (bins.length === 0) return <p className="muted">No chunks to plot.</p>;
-  const tallest = Math.max(...bins.map((b) => b.members.length));
+  const tallest = Math.max(scaleTo ?? 0, ...bins.map((b) => b.members.length));
   const current = Math.min(focus, bins.length - 1);
 
   const move = (to: number) => {
@@ -72,7 +76,9 @@ export function Histogram({ sizes, label, selected = null, onSelect }: Props) {
           );
         })}
       </div>
-      <p className="histogram-axis muted">Tokens per chunk (bar label: lower bound of the bin)</p>
+      <p className="histogram-axis muted">
+        Tokens per chunk (bar label: lower bound of the bin){domain ? `; the same axis, ${domain.min} to ${domain.max}, for every configuration` : ""}
+      </p>
     </figure>
   );
 }

@@ -3,6 +3,7 @@ import { useState } from "react";
 import { describe, expect, it, vi } from "vitest";
 import { fieldsFromSchema, initialValues, parseValues, type FormValues } from "../lib/params";
 import type { Choice } from "../api/types";
+import { SIZE_STEPS } from "../lib/sizes";
 import { ParamForm } from "./ParamForm";
 
 // The shape the server sends (pydantic's JSON Schema), trimmed to one field of each kind.
@@ -19,6 +20,7 @@ const SCHEMA = {
       title: "Chunk Size",
       type: "integer",
     },
+    chunk_overlap: { default: 0, maximum: 4096, minimum: 0, title: "Chunk Overlap", type: "integer" },
     min_fill: { default: 0.25, maximum: 1.0, minimum: 0.0, title: "Min Fill", type: "number" },
     tokenizer: {
       default: "cl100k",
@@ -130,11 +132,42 @@ describe("ParamForm", () => {
     expect(screen.queryByRole("alert")).toBeNull();
   });
 
-  it("moves the number with its slider", () => {
-    const onValues = vi.fn();
-    render(<Harness onValues={onValues} />);
-    fireEvent.change(screen.getByLabelText("Chunk Size slider"), { target: { value: "1024" } });
+  it("moves the chunk size on a log scale, with quick picks and its size in characters", () => {
+    render(<Harness />);
+    const slider = screen.getByLabelText("Chunk Size slider") as HTMLInputElement;
+    const steps = SIZE_STEPS.filter((s) => s >= 16 && s <= 8192);
+    expect(slider.max).toBe(String(steps.length - 1));
+    // 64 to 2048 take most of the slider's length, not its first 12%.
+    const share = (steps.indexOf(2048) - steps.indexOf(64)) / (steps.length - 1);
+    expect(share).toBeGreaterThan(0.5);
+    fireEvent.change(slider, { target: { value: String(steps.indexOf(1024)) } });
     expect((screen.getByLabelText("Chunk Size") as HTMLInputElement).value).toBe("1024");
+    expect(slider.getAttribute("aria-valuetext")).toBe("1024 tokens");
+    fireEvent.click(screen.getByRole("button", { name: "256" }));
+    const size = screen.getByLabelText("Chunk Size") as HTMLInputElement;
+    expect(size.value).toBe("256");
+    expect(description(size)).toContain("256 tokens is about 1,000 characters.");
+  });
+
+  it("does not flag a value still being typed, and flags it once the field is left", () => {
+    render(<Harness />);
+    const size = screen.getByLabelText("Chunk Size") as HTMLInputElement;
+    fireEvent.change(size, { target: { value: "1" } }); // on the way to 1024
+    expect(screen.queryByRole("alert")).toBeNull();
+    expect(size.getAttribute("aria-invalid")).toBeNull();
+    fireEvent.blur(size);
+    expect(screen.getByRole("alert").textContent).toBe("Chunk Size must be 16 to 8192.");
+    fireEvent.change(size, { target: { value: "99999" } }); // no digit more can make it valid
+    expect(screen.getByRole("alert").textContent).toBe("Chunk Size must be 16 to 8192.");
+  });
+
+  it("flags an overlap of more than half the chunk size at the field", () => {
+    render(<Harness />);
+    fireEvent.change(screen.getByLabelText("Chunk Overlap"), { target: { value: "300" } });
+    fireEvent.blur(screen.getByLabelText("Chunk Overlap"));
+    expect(screen.getByRole("alert").textContent).toBe("Chunk Overlap must be at most half of the chunk size: at most 256 for 512.");
+    // Its slider ends at half the chunk size.
+    expect((screen.getByLabelText("Chunk Overlap slider") as HTMLInputElement).max).toBe("256");
   });
 
   it("switches a nullable field on with a first value and off again", () => {
@@ -161,11 +194,20 @@ describe("ParamForm", () => {
         }}
       />,
     );
-    const input = screen.getByLabelText("Tokenizer") as HTMLInputElement;
-    const offered = Array.from(input.list?.querySelectorAll("option") ?? []).map((o) => [o.value, o.label]);
-    // The server's available values with what they are; patterns and other fields are left out.
-    expect(offered).toEqual([["cl100k", "about cl100k"], ["words", "about words"]]);
-    expect(description(input)).toContain("Not available here: bert (the bert model is not installed).");
-    expect(description(input)).not.toContain("hf:PATH");
+    const select = screen.getByLabelText("Tokenizer") as HTMLSelectElement;
+    const offered = Array.from(select.options).map((o) => [o.value, o.textContent, o.disabled]);
+    // The server's values with what they are, the unavailable greyed with its reason; other
+    // fields are left out, and a pattern is "another", typed in.
+    expect(offered).toEqual([
+      ["cl100k", "cl100k: about cl100k", false],
+      ["words", "words: about words", false],
+      ["bert", "bert (not available: the bert model is not installed)", true],
+      ["__other__", "Another (hf:PATH)", false],
+    ]);
+    fireEvent.change(select, { target: { value: "__other__" } });
+    const other = screen.getByLabelText("Tokenizer: another value") as HTMLInputElement;
+    expect(other.value).toBe("hf:");
+    fireEvent.change(other, { target: { value: "hf:/models/bert/tokenizer.json" } });
+    expect(select.value).toBe("__other__");
   });
 });

@@ -76,7 +76,9 @@ describe("UploadZone", () => {
       pending[0]!.resolve([]);
     });
     expect(statusOf(container, "f0.txt")).toBe("✓ Uploaded");
-    expect(statusOf(container, "f1.txt")).toBe("✗ Rejected: files: 'f1.txt' is not a supported document");
+    expect(statusOf(container, "f1.txt")).toBe("✗ Rejected: 'f1.txt' is not a supported document.");
+    // A refused file shows no progress bar (not a full one).
+    expect(container.querySelector('[data-filename="f1.txt"] progress')).toBeNull();
     expect(onUploaded).toHaveBeenCalledTimes(1);
     expect(pending.map((p) => p.name)).toEqual(["f0.txt", "f1.txt", "f2.txt", "f3.txt", "f4.txt"].slice(0, UPLOADS_AT_ONCE + 2));
 

@@ -127,7 +127,12 @@ export function UploadZone({ collectionId, onUploaded }: Props) {
               <span className="upload-name">
                 {item.file.name} <span className="muted">({formatBytes(item.file.size)})</span>
               </span>
-              <progress max={1} value={item.share} aria-label={`Upload of ${item.file.name}`} />
+              {item.status === "rejected" ? (
+                // A refused file was not stored, however many of its bytes were sent: no full bar.
+                <span className="upload-bar-refused" aria-hidden="true" />
+              ) : (
+                <progress max={1} value={item.share} aria-label={`Upload of ${item.file.name}`} />
+              )}
               <span className="upload-status">
                 {item.status === "queued"
                   ? "Waiting"

@@ -8,14 +8,37 @@ export interface Bin {
   members: number[];
 }
 
-/** About `target` equal-width bins of whole tokens from the smallest to the largest size. */
-export function binSizes(sizes: readonly number[], target = 12): Bin[] {
+/** The smallest and largest of several lists of sizes: one x-axis for several histograms. */
+export interface Domain {
+  min: number;
+  max: number;
+}
+
+export function domainOf(lists: readonly (readonly number[])[]): Domain | null {
+  let min = Infinity;
+  let max = -Infinity;
+  for (const list of lists) for (const size of list) {
+    min = Math.min(min, size);
+    max = Math.max(max, size);
+  }
+  return Number.isFinite(min) ? { min, max } : null;
+}
+
+/**
+ * About `target` equal-width bins of whole tokens from the smallest to the largest size, or
+ * over `domain` when given (so histograms side by side share their bins and x-axis).
+ */
+export function binSizes(sizes: readonly number[], target = 12, domain: Domain | null = null): Bin[] {
   if (sizes.length === 0) return [];
   let min = Infinity;
   let max = -Infinity;
   for (const size of sizes) {
     min = Math.min(min, size);
     max = Math.max(max, size);
+  }
+  if (domain) {
+    min = Math.min(min, domain.min);
+    max = Math.max(max, domain.max);
   }
   const span = max - min + 1;
   const width = Math.max(1, Math.ceil(span / target));

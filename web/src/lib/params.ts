@@ -121,7 +121,7 @@ export function limitsText(field: ParamField): string | null {
   return null;
 }
 
-function parseOne(field: ParamField, raw: string | boolean | null): { value?: unknown; error?: string } {
+export function parseOne(field: ParamField, raw: string | boolean | null): { value?: unknown; error?: string } {
   if (raw === null) return { value: null };
   const name = field.title;
   switch (field.kind) {
@@ -190,11 +190,40 @@ export interface ParsedParams {
 export function parseValues(fields: ParamField[], values: FormValues): ParsedParams {
   const params: Record<string, unknown> = {};
   const errors: Record<string, string> = {};
+  const parsed: Record<string, unknown> = {};
   for (const field of fields) {
     const raw = values[field.name] ?? rawFrom(field, field.default);
     const { value, error } = parseOne(field, raw);
     if (error) errors[field.name] = error;
-    else if (!sameValue(value, field.default)) params[field.name] = value;
+    else {
+      parsed[field.name] = value;
+      if (!sameValue(value, field.default)) params[field.name] = value;
+    }
+  }
+  // The rule every strategy's parameters keep across two fields (the server's too).
+  const size = parsed["chunk_size"];
+  const overlap = parsed["chunk_overlap"];
+  if (typeof size === "number" && typeof overlap === "number" && overlap > Math.floor(size / 2)) {
+    const title = fields.find((f) => f.name === "chunk_overlap")?.title ?? "Chunk overlap";
+    errors["chunk_overlap"] = `${title} must be at most half of the chunk size: at most ${Math.floor(size / 2)} for ${size}.`;
   }
   return { params, errors };
+}
+
+/**
+ * Whether `raw` may still become a valid value as the user goes on typing: a number below
+ * the minimum that more digits would bring into range ("1" on the way to "1024"), or an
+ * unfinished number ("0." or "-"). Such a value is not flagged until the user pauses or leaves.
+ */
+export function stillTyping(field: ParamField, raw: string | boolean | null): boolean {
+  if (typeof raw !== "string") return false;
+  const text = raw.trim();
+  if (field.kind !== "integer" && field.kind !== "number") return false;
+  if (text === "" || text === "-" || text.endsWith(".")) return true;
+  const value = Number(text);
+  if (!Number.isFinite(value) || field.minimum === null || value >= field.minimum || value <= 0) return false;
+  for (let digits = 1, v = value * 10; digits <= 4; digits++, v *= 10) {
+    if (v >= field.minimum && (field.maximum === null || v <= field.maximum)) return true;
+  }
+  return false;
 }

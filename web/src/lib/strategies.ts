@@ -1,7 +1,7 @@
 import { useQuery } from "@tanstack/react-query";
 import { errorText, queries } from "../api/queries";
 import type { ChunkConfig, Strategy } from "../api/types";
-import { fieldsFromSchema, initialValues, parseValues, type FormValues } from "./params";
+import { fieldsFromSchema, initialValues, parseOne, parseValues, type FormValues } from "./params";
 
 /** The six strategies, fetched once per page load and shared by every editor. */
 export function useStrategies(): { strategies: Strategy[] | null; error: string | null; retry: () => void } {
@@ -26,13 +26,25 @@ export function editorFor(strategies: Strategy[], config: Partial<ChunkConfig> =
   return { strategy: strategy?.name ?? name, values: initialValues(fields, config.params ?? {}) };
 }
 
-/** Switch strategy, keeping the values of the fields both strategies share. */
+/**
+ * Switch strategy: the new strategy's own defaults, keeping of the old values only those of
+ * fields both strategies share and that are valid for the new one (a chunk size carries over;
+ * markdown's `min_fill` 0.9 does not become semantic's, whose limit is 0.5). The pair rule
+ * (overlap at most half the size) holds after the switch too.
+ */
 export function switchStrategy(strategies: Strategy[], state: EditorState, name: string): EditorState {
   const strategy = findStrategy(strategies, name);
   const fields = fieldsFromSchema(strategy?.params_schema);
   const fresh = initialValues(fields);
   for (const field of fields) {
-    if (field.name in state.values) fresh[field.name] = state.values[field.name] ?? null;
+    if (!(field.name in state.values)) continue;
+    const raw = state.values[field.name] ?? null;
+    if (raw === null && !field.nullable) continue;
+    if (!parseOne(field, raw).error) fresh[field.name] = raw;
+  }
+  if (parseValues(fields, fresh).errors["chunk_overlap"]) {
+    const overlap = fields.find((f) => f.name === "chunk_overlap");
+    if (overlap) fresh[overlap.name] = initialValues([overlap])[overlap.name] ?? null;
   }
   return { strategy: name, values: fresh };
 }

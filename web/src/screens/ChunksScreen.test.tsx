@@ -4,15 +4,16 @@ import { fireEvent, screen, within } from "@testing-library/react";
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import { ApiError } from "../api/client";
 import type { Collection, DocumentOut, DocumentText, StoredChunk } from "../api/types";
+import type { ChunkFilters } from "../lib/chunkFilters";
 import type { Page } from "../lib/paging";
 
 const api = {
-  collection: vi.fn<(id: string) => Promise<Collection>>(),
-  documents: vi.fn<(id: string) => Promise<DocumentOut[]>>(),
-  document: vi.fn<(id: string) => Promise<DocumentOut>>(),
+  collection: vi.fn<(id: string) => Promise<Partial<Collection>>>(),
+  documents: vi.fn<(id: string) => Promise<Partial<DocumentOut>[]>>(),
+  document: vi.fn<(id: string) => Promise<Partial<DocumentOut>>>(),
   documentChunks: vi.fn<(id: string) => Promise<StoredChunk[]>>(),
-  documentText: vi.fn<(id: string) => Promise<DocumentText>>(),
-  collectionChunks: vi.fn<(id: string, cursor: string | undefined, limit: number) => Promise<Page<StoredChunk>>>(),
+  documentText: vi.fn<(id: string) => Promise<Partial<DocumentText>>>(),
+  collectionChunks: vi.fn<(id: string, cursor: string | undefined, limit: number, signal?: AbortSignal, filters?: ChunkFilters) => Promise<Page<StoredChunk>>>(),
 };
 vi.mock("../api/endpoints", () => ({ api, exportUrl: (id: string) => `/api/v1/collections/${id}/export` }));
 
@@ -22,7 +23,7 @@ const { renderWithQueries } = await import("../test/render");
 const TEXT = "Alpha beta. Gamma delta. Epsilon zeta.";
 
 function chunk(index: number, start: number, end: number): StoredChunk {
-  return { id: index + 1, document_id: "d1", index, text: TEXT.slice(start, end), start, end, tokens: 3, metadata: {} };
+  return { id: `c${index + 1}`, document_id: "d1", index, text: TEXT.slice(start, end), start, end, tokens: 3, metadata: {} };
 }
 
 const CHUNKS = [chunk(0, 0, 11), chunk(1, 12, 24), chunk(2, 25, 38)];
@@ -71,11 +72,35 @@ describe("ChunksScreen", () => {
 
     fireEvent.click(within(alert).getByRole("button", { name: "Retry" }));
     await screen.findByText("Showing 3 of 3 chunks.");
-    expect(cards().map((c) => c.getAttribute("data-chunk-id"))).toEqual(["1", "2", "3"]);
+    expect(cards().map((c) => c.getAttribute("data-chunk-id"))).toEqual(["c1", "c2", "c3"]);
     expect(screen.queryByRole("button", { name: /more chunks/ })).toBeNull();
     expect(screen.queryByRole("alert")).toBeNull();
     expect(api.collectionChunks.mock.calls.map((call) => call[1])).toEqual([undefined, "after-2", "after-2"]);
     expect(screen.getAllByRole("link", { name: "guide.md" })).toHaveLength(3);
+  });
+
+  it("searches and filters a collection's chunks on the server, and marks the matches", async () => {
+    api.collectionChunks.mockImplementation((_id, _cursor, _limit, _signal, filters) =>
+      Promise.resolve({ items: filters?.q ? CHUNKS.slice(1, 2) : CHUNKS, next_cursor: null }),
+    );
+    renderWithQueries(<ChunksScreen collectionId="c1" />);
+    await screen.findByText("Showing 3 of 3 chunks.");
+    fireEvent.change(screen.getByLabelText("Search the text"), { target: { value: "GAMMA" } });
+    fireEvent.change(screen.getByLabelText("Tokens, at least"), { target: { value: "2" } });
+    fireEvent.change(screen.getByLabelText("Document"), { target: { value: "d1" } });
+    await screen.findByText("Showing 1 (all) of the chunks that match, out of 3 chunks.");
+    expect(api.collectionChunks).toHaveBeenLastCalledWith("c1", undefined, 50, expect.any(AbortSignal), {
+      q: "GAMMA",
+      min_tokens: 2,
+      document_id: "d1",
+    });
+    expect([...document.querySelectorAll(".chunk-text mark.match")].map((m) => m.textContent)).toEqual(["Gamma"]);
+
+    // Bounds that cannot be sent say why, and ask nothing.
+    const calls = api.collectionChunks.mock.calls.length;
+    fireEvent.change(screen.getByLabelText("Tokens, at most"), { target: { value: "1" } });
+    expect((await screen.findByRole("alert")).textContent).toBe("The smallest size must not be above the largest.");
+    expect(api.collectionChunks.mock.calls.length).toBe(calls);
   });
 
   it("shows each chunk in its context, from one fetch of the document's text", async () => {
@@ -96,6 +121,6 @@ describe("ChunksScreen", () => {
     renderWithQueries(<ChunksScreen documentId="d1" />);
     await screen.findByText("3 chunks.");
     openContext(cards()[0]!);
-    expect((await screen.findByRole("alert")).textContent).toBe("The document's text cannot be shown: the stored file of guide.md is missing");
+    expect((await screen.findByRole("alert")).textContent).toBe("The document's text cannot be shown. The stored file of guide.md is missing.");
   });
 });

@@ -1,7 +1,7 @@
 // Stored chunks of a collection (page by page) or of one document: offsets, heading path,
 // page, tokens, and the chunk in its context in the source (the document's extracted text,
 // fetched when a context is first opened, once for all its chunks).
-import { useInfiniteQuery, useQuery } from "@tanstack/react-query";
+import { keepPreviousData, useInfiniteQuery, useQuery } from "@tanstack/react-query";
 import { useMemo, useState } from "react";
 import { Link } from "wouter";
 import { api, exportUrl } from "../api/endpoints";
@@ -9,8 +9,9 @@ import { errorText, keys, queries } from "../api/queries";
 import type { StoredChunk } from "../api/types";
 import { ChunkMeta } from "../components/ChunkList";
 import { ErrorMessage } from "../components/ErrorMessage";
+import { filtersFrom, isFiltered, matchParts, NO_FILTERS, type ChunkFilters, type FilterForm } from "../lib/chunkFilters";
 import { plural } from "../lib/format";
-import { useTitle } from "../lib/hooks";
+import { useDebounced, useTitle } from "../lib/hooks";
 import { codePointIndex } from "../lib/offsets";
 
 const PAGE = 50;
@@ -25,15 +26,82 @@ export default function ChunksScreen({ collectionId, documentId }: Props) {
   return documentId ? <DocumentChunks documentId={documentId} /> : <CollectionChunks collectionId={collectionId ?? ""} />;
 }
 
+/** Quiet time after the last keystroke in a filter before the list is asked again. */
+const FILTER_DEBOUNCE_MS = 250;
+
+/** The filters as typed, and as sent once typing stops (null while they cannot be sent). */
+function useChunkFilters(): { form: FilterForm; setForm: (f: FilterForm) => void; filters: ChunkFilters; error: string | null } {
+  const [form, setForm] = useState<FilterForm>(NO_FILTERS);
+  const debounced = useDebounced(form, FILTER_DEBOUNCE_MS);
+  const { filters, error } = useMemo(() => filtersFrom(debounced), [debounced]);
+  return { form, setForm, filters, error };
+}
+
+function ChunkFilterForm({
+  form,
+  onChange,
+  error,
+  documents,
+}: {
+  form: FilterForm;
+  onChange: (f: FilterForm) => void;
+  error: string | null;
+  documents?: { id: string; filename: string }[];
+}) {
+  const set = (patch: Partial<FilterForm>) => onChange({ ...form, ...patch });
+  return (
+    <form className="chunk-filters panel" role="search" aria-label="Search and filter the chunks" onSubmit={(e) => e.preventDefault()}>
+      <div className="field">
+        <label htmlFor="chunk-q">Search the text</label>
+        <input id="chunk-q" type="search" value={form.q} maxLength={500} onChange={(e) => set({ q: e.target.value })} />
+      </div>
+      {documents ? (
+        <div className="field">
+          <label htmlFor="chunk-document">Document</label>
+          <select id="chunk-document" value={form.documentId} onChange={(e) => set({ documentId: e.target.value })}>
+            <option value="">All documents</option>
+            {documents.map((d) => (
+              <option key={d.id} value={d.id}>
+                {d.filename}
+              </option>
+            ))}
+          </select>
+        </div>
+      ) : null}
+      <div className="field">
+        <label htmlFor="chunk-heading">Heading contains</label>
+        <input id="chunk-heading" type="search" value={form.heading} maxLength={500} onChange={(e) => set({ heading: e.target.value })} />
+      </div>
+      <div className="field">
+        <label htmlFor="chunk-min">Tokens, at least</label>
+        <input id="chunk-min" type="number" min={0} inputMode="numeric" value={form.minTokens} onChange={(e) => set({ minTokens: e.target.value })} />
+      </div>
+      <div className="field">
+        <label htmlFor="chunk-max">Tokens, at most</label>
+        <input id="chunk-max" type="number" min={0} inputMode="numeric" value={form.maxTokens} onChange={(e) => set({ maxTokens: e.target.value })} />
+      </div>
+      {form !== NO_FILTERS ? (
+        <button type="button" onClick={() => onChange(NO_FILTERS)}>
+          Clear the filters
+        </button>
+      ) : null}
+      <ErrorMessage error={error} />
+    </form>
+  );
+}
+
 function CollectionChunks({ collectionId }: { collectionId: string }) {
   const collection = useQuery(queries.collection(collectionId));
   const documents = useQuery(queries.documents(collectionId));
-  // Page after page, as the reader asks for more.
+  const { form, setForm, filters, error: filterError } = useChunkFilters();
+  // Page after page, as the reader asks for more; the filters are the server's (keyset pages).
   const pages = useInfiniteQuery({
-    queryKey: keys.collectionChunks(collectionId),
-    queryFn: ({ pageParam, signal }) => api.collectionChunks(collectionId, pageParam, PAGE, signal),
+    queryKey: [...keys.collectionChunks(collectionId), filters],
+    queryFn: ({ pageParam, signal }) => api.collectionChunks(collectionId, pageParam, PAGE, signal, filters),
     initialPageParam: undefined as string | undefined,
     getNextPageParam: (page) => page.next_cursor ?? undefined,
+    enabled: filterError === null,
+    placeholderData: keepPreviousData,
   });
   const chunks = useMemo(() => pages.data?.pages.flatMap((page) => page.items) ?? [], [pages.data]);
   const loading = pages.isFetching;
@@ -55,13 +123,20 @@ function CollectionChunks({ collectionId }: { collectionId: string }) {
           Export all chunks (JSONL)
         </a>
       </p>
-      <p className="muted" aria-live="polite">
-        {collection.data ? `Showing ${chunks.length} of ${plural(collection.data.chunk_count, "chunk")}.` : ""}
+      <ChunkFilterForm form={form} onChange={setForm} error={filterError} documents={documents.data} />
+      <p className="muted" aria-live="polite" data-testid="chunk-count">
+        {collection.data
+          ? isFiltered(filters)
+            ? `Showing ${chunks.length}${pages.hasNextPage ? "" : " (all)"} of the chunks that match, out of ${plural(collection.data.chunk_count, "chunk")}.`
+            : `Showing ${chunks.length} of ${plural(collection.data.chunk_count, "chunk")}.`
+          : ""}
       </p>
-      {chunks.length === 0 && !loading && !error ? <p>No chunks yet: run chunking on the collection first.</p> : null}
-      <ol className="chunk-list" aria-label="Chunks">
+      {chunks.length === 0 && !loading && !error ? (
+        <p>{isFiltered(filters) ? "No chunk matches these filters." : "No chunks yet: run chunking on the collection first."}</p>
+      ) : null}
+      <ol className={`chunk-list${pages.isPlaceholderData ? " out-of-date" : ""}`} aria-label="Chunks" aria-busy={loading}>
         {chunks.map((chunk) => (
-          <StoredChunkItem key={chunk.id} chunk={chunk} documentName={names.get(chunk.document_id) ?? "document"} />
+          <StoredChunkItem key={chunk.id} chunk={chunk} documentName={names.get(chunk.document_id) ?? "document"} q={filters.q} />
         ))}
       </ol>
       <ErrorMessage
@@ -79,7 +154,13 @@ function CollectionChunks({ collectionId }: { collectionId: string }) {
 
 function DocumentChunks({ documentId }: { documentId: string }) {
   const doc = useQuery(queries.document(documentId));
-  const chunks = useQuery(queries.documentChunks(documentId));
+  const { form, setForm, filters, error: filterError } = useChunkFilters();
+  const chunks = useQuery({
+    queryKey: [...keys.documentChunks(documentId), filters],
+    queryFn: ({ signal }) => api.documentChunks(documentId, signal, filters),
+    enabled: filterError === null,
+    placeholderData: keepPreviousData,
+  });
   const collectionId = doc.data?.collection_id ?? "";
   const collection = useQuery({ ...queries.collection(collectionId), enabled: collectionId !== "" });
   useTitle(doc.data ? `Chunks of ${doc.data.filename}` : "Chunks");
@@ -106,15 +187,18 @@ function DocumentChunks({ documentId }: { documentId: string }) {
           </a>
         </p>
       ) : null}
+      <ChunkFilterForm form={form} onChange={setForm} error={filterError} />
       {chunks.data ? (
         chunks.data.length === 0 ? (
-          <p>No chunks yet: run chunking on the collection first.</p>
+          <p>{isFiltered(filters) ? "No chunk matches these filters." : "No chunks yet: run chunking on the collection first."}</p>
         ) : (
           <>
-            <p className="muted">{plural(chunks.data.length, "chunk")}.</p>
-            <ol className="chunk-list" aria-label="Chunks">
+            <p className="muted" aria-live="polite" data-testid="chunk-count">
+              {isFiltered(filters) ? `${plural(chunks.data.length, "chunk")} match.` : `${plural(chunks.data.length, "chunk")}.`}
+            </p>
+            <ol className={`chunk-list${chunks.isPlaceholderData ? " out-of-date" : ""}`} aria-label="Chunks">
               {chunks.data.map((chunk) => (
-                <StoredChunkItem key={chunk.id} chunk={chunk} />
+                <StoredChunkItem key={chunk.id} chunk={chunk} q={filters.q} />
               ))}
             </ol>
           </>
@@ -126,7 +210,25 @@ function DocumentChunks({ documentId }: { documentId: string }) {
   );
 }
 
-function StoredChunkItem({ chunk, documentName }: { chunk: StoredChunk; documentName?: string }) {
+/** A chunk's text with every match of the search marked (as text, never HTML). */
+function MatchedText({ text, q }: { text: string; q?: string }) {
+  const parts = useMemo(() => matchParts(text, q), [text, q]);
+  return (
+    <>
+      {parts.map((part, k) =>
+        part.match ? (
+          <mark key={k} className="match">
+            {part.text}
+          </mark>
+        ) : (
+          part.text
+        ),
+      )}
+    </>
+  );
+}
+
+function StoredChunkItem({ chunk, documentName, q }: { chunk: StoredChunk; documentName?: string; q?: string }) {
   const [open, setOpen] = useState(false);
   // Once opened: a closed one would still read a text another chunk fetched.
   const text = useQuery({ ...queries.documentText(chunk.document_id), enabled: open });
@@ -144,7 +246,9 @@ function StoredChunkItem({ chunk, documentName }: { chunk: StoredChunk; document
           ) : null
         }
       />
-      <p className="chunk-text">{chunk.text}</p>
+      <p className="chunk-text">
+        <MatchedText text={chunk.text} q={q} />
+      </p>
       <details
         onToggle={(e) => {
           if (e.currentTarget.open) setOpen(true);
@@ -154,7 +258,7 @@ function StoredChunkItem({ chunk, documentName }: { chunk: StoredChunk; document
         {source.text !== null ? (
           <ChunkContext chunk={chunk} text={source.text} />
         ) : source.error ? (
-          <ErrorMessage error={`The document's text cannot be shown: ${source.error}`} />
+          <ErrorMessage error={`The document's text cannot be shown. ${source.error}`} />
         ) : (
           <p className="muted">Loading the document's text…</p>
         )}

@@ -6,16 +6,18 @@ import { ApiError } from "../api/client";
 import type { Collection, DocumentOut, Operation } from "../api/types";
 
 const api = {
-  collection: vi.fn<(id: string) => Promise<Collection>>(),
-  documents: vi.fn<(id: string) => Promise<DocumentOut[]>>(),
+  collection: vi.fn<(id: string) => Promise<Partial<Collection>>>(),
+  documents: vi.fn<(id: string) => Promise<Partial<DocumentOut>[]>>(),
   operations: vi.fn<(id: string) => Promise<Operation[]>>(),
   operation: vi.fn<(id: string) => Promise<Operation>>(),
   deleteDocument: vi.fn<(id: string) => Promise<void>>(),
+  updateCollection: vi.fn<(id: string, patch: unknown) => Promise<Partial<Collection>>>(),
+  deleteCollection: vi.fn<(id: string) => Promise<void>>(),
   startOperation: vi.fn<(id: string, config: unknown, documentIds: string[] | null) => Promise<Operation>>(),
   cancelOperation: vi.fn<(id: string) => Promise<Operation>>(),
   strategies: () => Promise.resolve([]),
 };
-const uploadFile = vi.fn<(collectionId: string, file: File) => Promise<DocumentOut[]>>();
+const uploadFile = vi.fn<(collectionId: string, file: File) => Promise<Partial<DocumentOut>[]>>();
 
 vi.mock("../api/endpoints", () => ({ api, exportUrl: (id: string) => `/api/v1/collections/${id}/export` }));
 vi.mock("../api/upload", () => ({
@@ -34,7 +36,7 @@ class ClosedSocket {
   close() {}
 }
 
-const COLLECTION: Collection = {
+const COLLECTION: Partial<Collection> = {
   id: "c1",
   name: "Handbook",
   config: { strategy: "recursive", params: {} },
@@ -44,7 +46,7 @@ const COLLECTION: Collection = {
   last_operation: null,
 };
 
-function doc(filename: string): DocumentOut {
+function doc(filename: string): Partial<DocumentOut> {
   return {
     id: `d-${filename}`,
     collection_id: "c1",
@@ -104,23 +106,71 @@ describe("CollectionScreen", () => {
     expect(api.documents).toHaveBeenCalledTimes(2);
   });
 
-  it("drops a deleted document from the list; a refused deletion says why", async () => {
-    vi.spyOn(window, "confirm").mockReturnValue(true);
+  it("drops a deleted document from the list after a confirmation dialog; a refused deletion says why", async () => {
+    const confirm = vi.spyOn(window, "confirm");
     api.documents.mockResolvedValue([doc("guide.md"), doc("old.txt")]);
     renderWithQueries(<CollectionScreen id="c1" />);
     await screen.findByRole("link", { name: "old.txt" });
 
     api.deleteDocument.mockRejectedValueOnce(new ApiError(409, "document_busy", "old.txt is being chunked; delete it once the operation ends"));
     fireEvent.click(screen.getByRole("button", { name: "Delete old.txt" }));
-    expect((await screen.findByRole("alert")).textContent).toBe("old.txt is being chunked; delete it once the operation ends");
+    // A dialog of the page's own (named, with Cancel first), not the browser's confirm().
+    const dialog = await screen.findByRole("dialog", { name: "Delete old.txt?" });
+    expect(document.activeElement?.textContent).toBe("Cancel");
+    fireEvent.click(within(dialog).getByRole("button", { name: "Delete the document" }));
+    expect((await screen.findByRole("alert")).textContent).toBe("Old.txt is being chunked; delete it once the operation ends.");
     expect(api.documents).toHaveBeenCalledTimes(1);
+    fireEvent.click(within(dialog).getByRole("button", { name: "Cancel" }));
+    expect(screen.queryByRole("dialog")).toBeNull();
 
     api.deleteDocument.mockResolvedValue(undefined);
     api.documents.mockResolvedValue([doc("guide.md")]);
     fireEvent.click(screen.getByRole("button", { name: "Delete old.txt" }));
+    fireEvent.click(within(await screen.findByRole("dialog")).getByRole("button", { name: "Delete the document" }));
     await vi.waitFor(() => expect(documentRows()).toEqual(["guide.md"]));
     expect(api.deleteDocument).toHaveBeenLastCalledWith("d-old.txt");
     expect(screen.queryByRole("alert")).toBeNull();
+    expect(confirm).not.toHaveBeenCalled();
+  });
+
+  it("sorts the documents table by a column, both ways", async () => {
+    const small = { ...doc("b-small.txt"), size_bytes: 10, chunk_count: 5 };
+    const big = { ...doc("a-big.txt"), size_bytes: 9000, chunk_count: 1 };
+    api.documents.mockResolvedValue([small, big, doc("c.md")]);
+    renderWithQueries(<CollectionScreen id="c1" />);
+    await screen.findByRole("link", { name: "c.md" });
+    expect(documentRows()).toEqual(["a-big.txt", "b-small.txt", "c.md"]);
+    fireEvent.click(screen.getByRole("button", { name: /^Size/ }));
+    expect(documentRows()).toEqual(["a-big.txt", "c.md", "b-small.txt"]);
+    expect(screen.getByRole("columnheader", { name: /Size/ }).getAttribute("aria-sort")).toBe("descending");
+    fireEvent.click(screen.getByRole("button", { name: /^Size/ }));
+    expect(documentRows()).toEqual(["b-small.txt", "c.md", "a-big.txt"]);
+    fireEvent.click(screen.getByRole("button", { name: /^Chunks/ }));
+    expect(documentRows()[0]).toBe("b-small.txt");
+  });
+
+  it("renames the collection and edits nothing else", async () => {
+    renderWithQueries(<CollectionScreen id="c1" />);
+    await screen.findByRole("heading", { name: "Handbook", level: 1 });
+    api.updateCollection.mockResolvedValue({ ...COLLECTION, name: "Manual" });
+    api.collection.mockResolvedValue({ ...COLLECTION, name: "Manual" });
+    fireEvent.click(screen.getByRole("button", { name: "Rename" }));
+    fireEvent.change(screen.getByLabelText("New name"), { target: { value: "Manual" } });
+    fireEvent.click(screen.getByRole("button", { name: "Save name" }));
+    await screen.findByRole("heading", { name: "Manual", level: 1 });
+    expect(api.updateCollection).toHaveBeenCalledWith("c1", { name: "Manual" });
+  });
+
+  it("starts no run in an empty collection, and says there is nothing to export", async () => {
+    api.collection.mockResolvedValue({ ...COLLECTION, document_count: 0 });
+    api.documents.mockResolvedValue([]);
+    renderWithQueries(<CollectionScreen id="c1" />);
+    const start = (await screen.findByRole("button", { name: "Start chunking" })) as HTMLButtonElement;
+    expect(start.disabled).toBe(true);
+    expect(screen.getByText("Nothing to chunk: upload documents first.")).toBeTruthy();
+    fireEvent.click(screen.getByRole("button", { name: "Export chunks (JSONL)" }));
+    expect(await screen.findByText(/^Nothing to export: this collection has no documents yet/)).toBeTruthy();
+    expect(api.startOperation).not.toHaveBeenCalled();
   });
 
   it("shows a started operation in the history, and its cancellation", async () => {
@@ -149,7 +199,7 @@ describe("CollectionScreen", () => {
     await screen.findByText("No operations yet.");
     api.startOperation.mockRejectedValue(new ApiError(409, "operation_running", "an operation is already running on this collection"));
     fireEvent.click(await screen.findByRole("button", { name: "Start chunking" }));
-    expect((await screen.findByRole("alert")).textContent).toBe("an operation is already running on this collection");
+    expect((await screen.findByRole("alert")).textContent).toBe("An operation is already running on this collection.");
     expect(api.operations).toHaveBeenCalledTimes(1);
   });
 
@@ -157,10 +207,30 @@ describe("CollectionScreen", () => {
     api.collection.mockRejectedValueOnce(new ApiError(404, "collection_not_found", "collection c1 not found"));
     renderWithQueries(<CollectionScreen id="c1" />);
     const alert = await screen.findByRole("alert");
-    expect(alert.textContent).toContain("collection c1 not found");
+    expect(alert.textContent).toContain("Collection c1 not found.");
     expect(screen.getByRole("link", { name: "Back to collections" })).toBeTruthy();
     fireEvent.click(within(alert).getByRole("button", { name: "Retry" }));
     await screen.findByRole("heading", { name: "Handbook", level: 1 });
     expect(api.collection).toHaveBeenCalledTimes(2);
+  });
+
+  it("says when the chunks mix configurations, and re-chunks the stale documents", async () => {
+    api.collection.mockResolvedValue({ ...COLLECTION, document_count: 2, stale_documents: 1, other_config_documents: 1 });
+    const custom = { strategy: "character", params: { chunk_size: 16, tokenizer: "chars" } };
+    api.documents.mockResolvedValue([
+      { ...doc("guide.md"), status: "chunked", chunked_with: { strategy: "recursive", params: { chunk_size: 512 } }, stale: false },
+      { ...doc("notes.txt"), status: "chunked", chunked_with: custom, stale: true },
+    ]);
+    renderWithQueries(<CollectionScreen id="c1" />);
+    const warning = await screen.findByTestId("provenance");
+    expect(warning.textContent).toContain("Mixed configurations: 1 document of this collection was chunked with another configuration");
+    expect(warning.textContent).toContain("1 document is stale");
+    const row = document.querySelector('tr[data-document="notes.txt"]')!;
+    expect(row.querySelector(".chunked-with")!.textContent).toBe('character (chunk_size=16, tokenizer="chars")');
+    expect(within(row as HTMLElement).getByText("Stale")).toBeTruthy();
+
+    api.startOperation.mockResolvedValue(operation("pending"));
+    fireEvent.click(within(warning).getByRole("button", { name: "Re-chunk the 1 stale document" }));
+    await vi.waitFor(() => expect(api.startOperation).toHaveBeenCalledWith("c1", null, ["d-notes.txt"]));
   });
 });

@@ -3,9 +3,9 @@ import { beforeEach, describe, expect, it, vi } from "vitest";
 import { ApiError } from "../api/client";
 import type { ChunkConfig, Collection } from "../api/types";
 
-const collections = vi.fn<(signal?: AbortSignal) => Promise<Collection[]>>();
+const collections = vi.fn<(signal?: AbortSignal) => Promise<Partial<Collection>[]>>();
 const operations = vi.fn();
-const createCollection = vi.fn<(name: string, config: ChunkConfig) => Promise<Collection>>();
+const createCollection = vi.fn<(name: string, config: ChunkConfig) => Promise<Partial<Collection>>>();
 
 vi.mock("../api/endpoints", () => ({
   api: {
@@ -19,7 +19,7 @@ vi.mock("../api/endpoints", () => ({
 const { CollectionsScreen } = await import("./CollectionsScreen");
 const { renderWithQueries } = await import("../test/render");
 
-function collection(name: string, last: Collection["last_operation"]): Collection {
+function collection(name: string, last: Collection["last_operation"]): Partial<Collection> {
   return {
     id: `id-${name}`,
     name,
@@ -120,7 +120,7 @@ describe("CollectionsScreen", () => {
     const button = screen.getByRole("button", { name: "Create collection" });
     await vi.waitFor(() => expect((button as HTMLButtonElement).disabled).toBe(false));
     fireEvent.click(button);
-    expect((await screen.findByRole("alert")).textContent).toBe("a collection named 'Reports' already exists");
+    expect((await screen.findByRole("alert")).textContent).toBe("A collection named 'Reports' already exists.");
     expect(collections).toHaveBeenCalledTimes(1);
   });
 });

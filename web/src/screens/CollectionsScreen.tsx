@@ -6,6 +6,7 @@ import { errorText, keys, queries } from "../api/queries";
 import { isFinal, type ChunkConfig, type Collection, type LastOperation } from "../api/types";
 import { ConfigEditor } from "../components/ConfigEditor";
 import { ErrorMessage } from "../components/ErrorMessage";
+import { TableScroll } from "../components/TableScroll";
 import { formatDate, plural } from "../lib/format";
 import { useTitle } from "../lib/hooks";
 import { statusWord } from "../lib/progress";
@@ -31,6 +32,7 @@ export function CollectionsScreen() {
         collections.data.length === 0 ? (
           <p>No collections yet: create one below, then upload documents into it.</p>
         ) : (
+          <TableScroll label="Your collections">
           <table className="data-table">
             <caption className="visually-hidden">Your collections</caption>
             <thead>
@@ -53,7 +55,14 @@ export function CollectionsScreen() {
                   <td>
                     <Link href={`/collections/${c.id}`}>{c.name}</Link>
                   </td>
-                  <td>{c.config.strategy}</td>
+                  <td>
+                    {c.config.strategy}
+                    {c.other_config_documents ? (
+                      <span className="muted"> · mixed configurations ({c.other_config_documents})</span>
+                    ) : c.stale_documents ? (
+                      <span className="muted"> · {c.stale_documents} stale</span>
+                    ) : null}
+                  </td>
                   <td className="num">{c.document_count}</td>
                   <td className="num">{c.chunk_count}</td>
                   <td className="last-operation">
@@ -64,6 +73,7 @@ export function CollectionsScreen() {
               ))}
             </tbody>
           </table>
+          </TableScroll>
         )
       ) : collections.isPending ? (
         <p className="muted">Loading…</p>

@@ -18,7 +18,7 @@ const STRATEGIES: Strategy[] = [
 
 const api = {
   strategies: vi.fn<() => Promise<Strategy[]>>(),
-  collections: vi.fn<() => Promise<Collection[]>>(),
+  collections: vi.fn<() => Promise<Partial<Collection>[]>>(),
   compare: vi.fn<(source: Source, configs: ChunkConfig[]) => Promise<CompareResponse>>(),
 };
 vi.mock("../api/endpoints", () => ({ api }));
@@ -27,6 +27,8 @@ const { default: CompareScreen } = await import("./CompareScreen");
 const { renderWithQueries } = await import("../test/render");
 
 const ENDPOINT_ERROR = "cannot reach embedding endpoint http://127.0.0.1:9/v1/embeddings: [Errno 111] Connection refused";
+/** The same, as shown: a sentence. */
+const SHOWN_ERROR = "Cannot reach embedding endpoint http://127.0.0.1:9/v1/embeddings: [Errno 111] Connection refused.";
 
 function good(strategy: string): CompareResult {
   return {
@@ -86,7 +88,7 @@ describe("CompareScreen", () => {
     expect(headers[1]).toContain("Configuration 1 (failed)");
     expect(headers[2]).toContain("Configuration 2 ★ recommended");
     const failedCell = table.querySelector("td.compare-failed")!;
-    expect(failedCell.textContent).toBe(`Failed: ${ENDPOINT_ERROR}`);
+    expect(failedCell.textContent).toBe(`Failed: ${SHOWN_ERROR}`);
     expect(failedCell.getAttribute("rowspan")).toBe("8");
     const rows = within(table).getAllByRole("row").slice(1);
     expect(rows).toHaveLength(8);
@@ -96,11 +98,11 @@ describe("CompareScreen", () => {
 
     // The cards: the failed one says why and lists no chunks; the good one is as ever.
     expect(card(0).getAttribute("data-state")).toBe("failed");
-    expect(within(card(0)).getByRole("heading").textContent).toBe("Configuration 1: recursive (failed)");
-    expect(card(0).querySelector(".error-message")!.textContent).toContain(ENDPOINT_ERROR);
+    expect(within(card(0)).getByRole("heading", { name: "Configuration 1: recursive (failed)" })).toBeTruthy();
+    expect(card(0).querySelector(".error-message")!.textContent).toContain(SHOWN_ERROR);
     expect(within(card(0)).queryByRole("list")).toBeNull();
     expect(card(1).getAttribute("data-state")).toBe("ok");
-    expect(within(card(1)).getByRole("heading").textContent).toBe("Configuration 2: markdown (recommended)");
+    expect(within(card(1)).getByRole("heading", { name: "Configuration 2: markdown (recommended)" })).toBeTruthy();
     expect(within(card(1)).getByText("All 2 chunks:")).toBeTruthy();
     expect(within(card(1)).getByText("Paste the text.")).toBeTruthy();
     expect(card(1).querySelector(".error-message")).toBeNull();
@@ -121,7 +123,43 @@ describe("CompareScreen", () => {
 
   it("says why when the server refuses the whole compare (every configuration failed)", async () => {
     await compareWith(new ApiError(422, "invalid_config", ENDPOINT_ERROR));
-    expect((await screen.findByRole("alert")).textContent).toBe(ENDPOINT_ERROR);
+    expect((await screen.findByRole("alert")).textContent).toBe(SHOWN_ERROR);
     expect(screen.queryByTestId("compare-results")).toBeNull();
+  });
+
+  it("draws every configuration's boundaries on one copy of the text, one lane each", async () => {
+    const other = good("markdown");
+    other.chunks = [{ index: 0, text: "# Notes\n\nPaste the text.", start: 0, end: 24, tokens: 7, metadata: {} }];
+    await compareWith({
+      results: [good("recursive"), other],
+      recommendation: { index: 0, strategy: "recursive", params: { chunk_size: 512 }, score: 0.2, reason: "recursive scores best." },
+    });
+    const lanes = await screen.findByTestId("compare-lanes");
+    // One lane per configuration, each along the same axis.
+    expect(lanes.querySelectorAll(".lane-row")).toHaveLength(2);
+    expect(lanes.querySelectorAll(".lane-c1 .lane-seg")).toHaveLength(2);
+    expect(lanes.querySelectorAll(".lane-c2 .lane-seg")).toHaveLength(1);
+    // One copy of the text: a shared start is one "all" badge, the other cut is configuration 1's.
+    const text = lanes.querySelector(".compare-text")!;
+    expect([...text.querySelectorAll("[data-cut]")].map((el) => el.getAttribute("data-cut"))).toEqual(["all", "0"]);
+    expect(text.textContent).toContain("# Notes");
+    expect(text.textContent!.match(/Paste the text/g)).toHaveLength(1);
+    // The histograms share one x-axis.
+    expect(screen.getAllByText(/the same axis, 3 to 7, for every configuration/)).toHaveLength(2);
+  });
+
+  it("marks the results out of date when a configuration changes, until compared again", async () => {
+    await compareWith({
+      results: [good("recursive"), good("markdown")],
+      recommendation: { index: 0, strategy: "recursive", params: { chunk_size: 512 }, score: 0.2, reason: "recursive scores best." },
+    });
+    await screen.findByTestId("compare-results");
+    expect(screen.queryByTestId("compare-stale")).toBeNull();
+    const size = document.querySelectorAll<HTMLInputElement>("input[type=number]")[0]!;
+    fireEvent.change(size, { target: { value: "128" } });
+    expect(screen.getByTestId("compare-stale").textContent).toMatch(/^Out of date:/);
+    expect(document.querySelector("[data-current=false]")).not.toBeNull();
+    expect(document.querySelector(".config-card[data-changed=true]")).not.toBeNull();
+    expect(document.querySelectorAll(".config-card[data-changed=true]")).toHaveLength(1);
   });
 });

@@ -1,16 +1,19 @@
 // Two to six configurations on one text or document, side by side.
-import { useMutation } from "@tanstack/react-query";
-import { useEffect, useState, type FormEvent } from "react";
+import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { useEffect, useMemo, useState, type FormEvent } from "react";
 import { api, type Source } from "../api/endpoints";
-import { errorText } from "../api/queries";
+import { errorText, queries } from "../api/queries";
 import type { ChunkConfig, CompareResponse } from "../api/types";
 import { ChunkList } from "../components/ChunkList";
+import { CompareLanes } from "../components/CompareLanes";
 import { ConfigEditor } from "../components/ConfigEditor";
 import { ErrorMessage } from "../components/ErrorMessage";
 import { Histogram } from "../components/Histogram";
 import { METRIC_ROWS } from "../components/Metrics";
 import { EMPTY_SOURCE, SourcePicker, sourceOf, type SourceState } from "../components/SourcePicker";
+import { humanizeError } from "../lib/errors";
 import { describeConfig } from "../lib/format";
+import { domainOf } from "../lib/histogram";
 import { useTitle } from "../lib/hooks";
 import { configFrom, editorFor, useStrategies, type EditorState } from "../lib/strategies";
 
@@ -25,6 +28,20 @@ interface Slot {
   editor: EditorState;
 }
 
+interface Result {
+  response: CompareResponse;
+  /** What was compared, as a key: the results are out of date once the inputs differ. */
+  key: string;
+  /** Each configuration as compared, by slot id (a slot changed since is marked). */
+  compared: Map<number, string>;
+  /** The text the offsets index (null when it could not be read: the lanes need it). */
+  text: string | null;
+}
+
+function keyOf(src: Source | null, configs: ChunkConfig[]): string {
+  return JSON.stringify([src, configs]);
+}
+
 export default function CompareScreen() {
   useTitle("Compare");
   const { strategies, error: strategiesError, retry } = useStrategies();
@@ -34,13 +51,35 @@ export default function CompareScreen() {
     filename: "notes.md",
   });
   const [slots, setSlots] = useState<Slot[]>([]);
-  const [result, setResult] = useState<{ response: CompareResponse; configs: ChunkConfig[] } | null>(null);
+  const [result, setResult] = useState<Result | null>(null);
   const [invalid, setInvalid] = useState<string | null>(null);
-  // The last results stay on screen while the next are asked for, and when that fails.
+  const queryClient = useQueryClient();
+  // The last results stay on screen while the next are asked for, and when that fails, marked
+  // out of date as soon as any input differs from what they answer.
   const compare = useMutation({
-    mutationFn: ({ src, configs }: { src: Source; configs: ChunkConfig[] }) => api.compare(src, configs),
-    onSuccess: (response, { configs }) => setResult({ response, configs }),
+    mutationFn: async ({ src, configs }: { src: Source; configs: ChunkConfig[]; slotIds: number[] }) => {
+      const [response, text] = await Promise.all([
+        api.compare(src, configs),
+        "text" in src
+          ? src.text
+          : queryClient
+              .fetchQuery(queries.documentText(src.document_id))
+              .then((d) => d.text)
+              .catch(() => null),
+      ]);
+      return { response, text };
+    },
+    onSuccess: ({ response, text }, { src, configs, slotIds }) =>
+      setResult({
+        response,
+        text,
+        key: keyOf(src, configs),
+        compared: new Map(slotIds.map((id, k) => [id, JSON.stringify(configs[k])])),
+      }),
   });
+  const built = useMemo(() => (strategies ? slots.map((slot) => configFrom(strategies, slot.editor)) : []), [strategies, slots]);
+  const currentKey = useMemo(() => keyOf(sourceOf(source), built.map((b) => b.config)), [source, built]);
+  const current = result !== null && result.key === currentKey;
 
   useEffect(() => {
     if (strategies && slots.length === 0) {
@@ -60,14 +99,16 @@ export default function CompareScreen() {
       setInvalid("Paste a text or choose a document first.");
       return;
     }
-    const built = slots.map((slot) => configFrom(strategies, slot.editor));
-    const problems = built.flatMap((b, k) => Object.values(b.errors).map((e) => `Configuration ${k + 1}: ${e}`));
-    if (problems.length) {
-      setInvalid(problems.join(" "));
+    const wrong = built.flatMap((b, k) => (Object.keys(b.errors).length ? [k + 1] : []));
+    if (wrong.length) {
+      // Each field says what is wrong with it, in its own configuration.
+      setInvalid(
+        `Fix the fields marked in ${wrong.length === 1 ? `configuration ${wrong[0]}` : `configurations ${wrong.join(" and ")}`} first.`,
+      );
       return;
     }
     setInvalid(null);
-    compare.mutate({ src, configs: built.map((b) => b.config) });
+    compare.mutate({ src, configs: built.map((b) => b.config), slotIds: slots.map((s) => s.id) });
   };
 
   return (
@@ -79,8 +120,21 @@ export default function CompareScreen() {
         {strategies ? (
           <div className="config-grid">
             {slots.map((slot, k) => (
-              <section key={slot.id} className="panel config-card" aria-labelledby={`compare-config-${slot.id}`}>
-                <h2 id={`compare-config-${slot.id}`}>Configuration {k + 1}</h2>
+              <section
+                key={slot.id}
+                className="panel config-card"
+                aria-labelledby={`compare-config-${slot.id}`}
+                data-changed={result && result.compared.get(slot.id) !== JSON.stringify(built[k]?.config) ? "true" : "false"}
+              >
+                <h2 id={`compare-config-${slot.id}`}>
+                  <span className={`lane-mark lane-c${k + 1}`} aria-hidden="true">
+                    {k + 1}
+                  </span>{" "}
+                  Configuration {k + 1}
+                </h2>
+                {result && result.compared.get(slot.id) !== JSON.stringify(built[k]?.config) ? (
+                  <p className="stale-notice">Changed since the results below: compare again to see it.</p>
+                ) : null}
                 <ConfigEditor
                   strategies={strategies}
                   value={slot.editor}
@@ -112,14 +166,30 @@ export default function CompareScreen() {
         </div>
         <ErrorMessage error={invalid ?? errorText(compare.error)} />
       </form>
-      {result ? <CompareResults response={result.response} /> : null}
+      {result ? (
+        <>
+          {!current ? (
+            <p className="stale-notice" role="status" data-testid="compare-stale">
+              <strong>Out of date:</strong> the source or a configuration changed since these results; press Compare to update
+              them.
+            </p>
+          ) : null}
+          <div className={current ? "" : "out-of-date"} data-current={String(current)}>
+            <CompareResults response={result.response} text={result.text} />
+          </div>
+        </>
+      ) : null}
     </section>
   );
 }
 
-function CompareResults({ response }: { response: CompareResponse }) {
+function CompareResults({ response, text }: { response: CompareResponse; text: string | null }) {
   const rec = response.recommendation;
   const name = (k: number) => `Configuration ${k + 1}`;
+  const sizes = useMemo(() => response.results.map((r) => r.chunks?.map((c) => c.tokens) ?? []), [response]);
+  // One x-axis (and bar scale) for every histogram, so their shapes compare at a glance.
+  const domain = useMemo(() => domainOf(sizes), [sizes]);
+  const lanes = useMemo(() => response.results.map((r, k) => ({ name: `${name(k)}: ${r.strategy}`, chunks: r.chunks })), [response]);
   return (
     <section className="compare-results" aria-labelledby="compare-results-title" data-testid="compare-results">
       <h2 id="compare-results-title">Results</h2>
@@ -159,7 +229,7 @@ function CompareResults({ response }: { response: CompareResponse }) {
                   // A failed configuration has no metrics: one cell down its column says why.
                   return line === 0 ? (
                     <td key={k} rowSpan={METRIC_ROWS.length} className="compare-failed">
-                      Failed: {r.error ?? "this configuration could not be chunked"}
+                      Failed: {r.error ? humanizeError(r.error) : "this configuration could not be chunked"}
                     </td>
                   ) : null;
                 })}
@@ -168,6 +238,11 @@ function CompareResults({ response }: { response: CompareResponse }) {
           </tbody>
         </table>
       </div>
+      {text !== null ? (
+        <CompareLanes text={text} lanes={lanes} />
+      ) : (
+        <p className="muted">The document's text cannot be shown here, so its boundaries are listed per configuration below.</p>
+      )}
       <div className="side-by-side">
         {response.results.map((r, k) => (
           <section
@@ -178,13 +253,16 @@ function CompareResults({ response }: { response: CompareResponse }) {
             data-state={r.metrics && r.chunks ? "ok" : "failed"}
           >
             <h3 id={`compare-result-${k}`}>
+              <span className={`lane-mark lane-c${k + 1}`} aria-hidden="true">
+                {k + 1}
+              </span>{" "}
               {name(k)}: {r.strategy}
               {k === rec.index ? " (recommended)" : ""}
               {r.metrics === null ? " (failed)" : ""}
             </h3>
             {r.metrics && r.chunks ? (
               <>
-                <Histogram sizes={r.chunks.map((c) => c.tokens)} label={`${name(k)}: chunk sizes (tokens)`} />
+                <Histogram sizes={sizes[k]!} domain={domain} label={`${name(k)}: chunk sizes (tokens)`} />
                 <p className="muted">
                   {r.chunks.length > SHOWN ? `First ${SHOWN} of ${r.metrics.chunk_count} chunks:` : `All ${r.metrics.chunk_count} chunks:`}
                 </p>
@@ -193,7 +271,7 @@ function CompareResults({ response }: { response: CompareResponse }) {
             ) : (
               <div className="error-message">
                 <strong>This configuration failed: </strong>
-                <span>{r.error ?? "it could not be chunked"}</span>
+                <span>{r.error ? humanizeError(r.error) : "it could not be chunked"}</span>
               </div>
             )}
           </section>

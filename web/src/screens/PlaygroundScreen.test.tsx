@@ -23,15 +23,18 @@ const STRATEGIES: Strategy[] = [
 
 const api = {
   strategies: vi.fn<() => Promise<Strategy[]>>(),
-  collections: vi.fn<() => Promise<Collection[]>>(),
-  documents: vi.fn<(id: string) => Promise<DocumentOut[]>>(),
-  document: vi.fn<(id: string) => Promise<DocumentOut>>(),
-  documentText: vi.fn<(id: string) => Promise<DocumentText>>(),
-  preview: vi.fn<(source: Source, strategy: string, params: Record<string, unknown>) => Promise<PreviewResponse>>(),
+  collections: vi.fn<() => Promise<Partial<Collection>[]>>(),
+  documents: vi.fn<(id: string) => Promise<Partial<DocumentOut>[]>>(),
+  document: vi.fn<(id: string) => Promise<Partial<DocumentOut>>>(),
+  documentText: vi.fn<(id: string) => Promise<Partial<DocumentText>>>(),
+  preview: vi.fn<
+    (source: Source, strategy: string, params: Record<string, unknown>, signal?: AbortSignal, window?: { first_chunk: number; max_chunks: number }) => Promise<PreviewResponse>
+  >(),
+  documentTextWindow: vi.fn<(id: string, start: number, end: number | null) => Promise<Partial<DocumentText>>>(),
 };
 vi.mock("../api/endpoints", () => ({ api }));
 
-const { default: PlaygroundScreen, PREVIEW_DEBOUNCE_MS } = await import("./PlaygroundScreen");
+const { default: PlaygroundScreen, PREVIEW_DEBOUNCE_MS, CHUNK_WINDOW } = await import("./PlaygroundScreen");
 const { renderWithQueries } = await import("../test/render");
 
 function response(params: Record<string, unknown>): PreviewResponse {
@@ -83,23 +86,80 @@ describe("PlaygroundScreen", () => {
     await vi.waitFor(() => expect(preview().getAttribute("data-params")).toBe('{"chunk_size":64}'));
     expect(preview().getAttribute("data-state")).toBe("ready");
     expect(screen.getByText("2 chunks with recursive (cached)")).toBeTruthy();
-    expect(api.preview).toHaveBeenLastCalledWith({ document_id: "d1" }, "recursive", { chunk_size: 64 }, expect.any(AbortSignal));
+    expect(api.preview).toHaveBeenLastCalledWith({ document_id: "d1" }, "recursive", { chunk_size: 64 }, expect.any(AbortSignal), {
+      first_chunk: 0,
+      max_chunks: CHUNK_WINDOW,
+    });
     expect(api.documentText).toHaveBeenCalledTimes(1);
   });
 
-  it("shows a refused preview's reason and keeps the last preview", async () => {
+  it("shows a refused preview's reason without the chunks of earlier settings under it", async () => {
     renderWithQueries(<PlaygroundScreen />);
     await vi.waitFor(() => expect(preview().getAttribute("data-state")).toBe("ready"));
 
-    api.preview.mockRejectedValueOnce(new ApiError(422, "invalid_params", "chunk_overlap must be smaller than chunk_size"));
+    api.preview.mockRejectedValueOnce(new ApiError(422, "invalid_params", "params: chunk_overlap must be smaller than chunk_size"));
     fireEvent.change(document.getElementById("playground-chunk_size")!, { target: { value: "32" } });
-    expect((await screen.findByRole("alert")).textContent).toBe("chunk_overlap must be smaller than chunk_size");
+    expect((await screen.findByRole("alert")).textContent).toBe("Chunk overlap must be smaller than chunk size.");
     expect(preview().getAttribute("data-state")).toBe("error");
-    expect(preview().getAttribute("data-params")).toBe("{}");
-    expect(document.querySelectorAll(".source-text .boundary")).toHaveLength(2);
+    expect(document.querySelectorAll(".source-text .boundary")).toHaveLength(0);
+    expect(screen.queryByText(/chunks with recursive/)).toBeNull();
 
     fireEvent.change(document.getElementById("playground-chunk_size")!, { target: { value: "48" } });
     await vi.waitFor(() => expect(preview().getAttribute("data-params")).toBe('{"chunk_size":48}'));
+    expect(preview().getAttribute("data-state")).toBe("ready");
     expect(screen.queryByRole("alert")).toBeNull();
+  });
+
+  it("marks the preview out of date while the parameters are invalid, and clears it with no source", async () => {
+    renderWithQueries(<PlaygroundScreen />);
+    await vi.waitFor(() => expect(preview().getAttribute("data-state")).toBe("ready"));
+    const size = document.getElementById("playground-chunk_size")!;
+    fireEvent.change(size, { target: { value: "99999" } });
+    fireEvent.blur(size);
+    await vi.waitFor(() => expect(preview().getAttribute("data-state")).toBe("invalid"));
+    expect(preview().getAttribute("data-current")).toBe("false");
+    expect(screen.getByTestId("stale-notice").textContent).toMatch(/^Out of date:/);
+    expect(document.querySelector(".preview-body.out-of-date")).not.toBeNull();
+
+    // "Paste text" with an empty box: nothing to chunk, so no chunks of the last document.
+    fireEvent.click(screen.getByLabelText(/Paste text/));
+    fireEvent.change(document.getElementById("playground-text")!, { target: { value: "" } });
+    await vi.waitFor(() => expect(preview().getAttribute("data-state")).toBe("empty"));
+    expect(document.querySelectorAll(".source-text .boundary")).toHaveLength(0);
+    expect(screen.getByText("Paste a text or choose a document to see its chunks.")).toBeTruthy();
+  });
+
+  it("previews a document too large for one text answer in windows of chunks, never refusing", async () => {
+    // A "2 MB" document: its whole text is refused (413), so the text around the chunks shown is read.
+    const WHOLE = "x".repeat(1000) + "Window one. Window two. Window three.";
+    api.documentText.mockRejectedValue(new ApiError(413, "payload_too_large", "the text is larger than one answer holds; ask for a window"));
+    api.documentTextWindow.mockImplementation((_id, start, end) =>
+      Promise.resolve({ document_id: "d1", filename: "big.txt", kind: "text", text: WHOLE.slice(start, end ?? undefined), start, end: end ?? WHOLE.length, size_chars: WHOLE.length }),
+    );
+    const chunk = (index: number, text: string) => {
+      const start = WHOLE.indexOf(text);
+      return { index, text, start, end: start + text.length, tokens: 3, metadata: {} };
+    };
+    api.preview.mockImplementation((_s, _st, _p, _signal, window) =>
+      Promise.resolve({
+        ...response({}),
+        total_chunks: 3,
+        chunks: window?.first_chunk ? [chunk(2, "Window three.")] : [chunk(0, "Window one."), chunk(1, "Window two.")],
+        next_chunk: window?.first_chunk ? null : 2,
+      }),
+    );
+    renderWithQueries(<PlaygroundScreen />);
+    await vi.waitFor(() => expect(preview().getAttribute("data-state")).toBe("ready"));
+    expect(screen.getByTestId("chunk-window").textContent).toContain("Showing chunks 1–2 of 3");
+    const segs = () => [...document.querySelectorAll(".source-text .seg")].map((el) => el.textContent).join("");
+    expect(segs()).toContain("Window one. Window two.");
+    expect(screen.queryByRole("alert")).toBeNull();
+
+    fireEvent.click(screen.getByRole("button", { name: "Next chunks" }));
+    await vi.waitFor(() => expect(screen.getByTestId("chunk-window").textContent).toContain("Showing chunks 3–3 of 3"));
+    await vi.waitFor(() => expect(preview().getAttribute("data-state")).toBe("ready"));
+    // The window's text starts at its first chunk: the chunk's offsets are drawn into it.
+    expect(api.documentTextWindow).toHaveBeenLastCalledWith("d1", WHOLE.indexOf("Window three."), null, expect.any(AbortSignal));
+    expect(document.querySelector(".source-text .seg-even, .source-text .seg-odd")!.textContent).toBe("Window three.");
   });
 });

@@ -3,6 +3,7 @@
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useCallback, useEffect, useMemo, useState } from "react";
 import { useSearch } from "wouter";
+import { ApiError } from "../api/client";
 import { api, type Source } from "../api/endpoints";
 import { errorText, queries } from "../api/queries";
 import type { ChunkConfig, PreviewResponse } from "../api/types";
@@ -13,7 +14,8 @@ import { HighlightedText } from "../components/HighlightedText";
 import { MetricsList } from "../components/Metrics";
 import { EMPTY_SOURCE, SourcePicker, sourceOf, type SourceState } from "../components/SourcePicker";
 import type { Bin } from "../lib/histogram";
-import { plural } from "../lib/format";
+import { formatNumber, plural } from "../lib/format";
+import { levelsOf } from "../lib/levels";
 import { useDebounced, useTitle } from "../lib/hooks";
 import { configFrom, editorFor, useStrategies, type EditorState } from "../lib/strategies";
 
@@ -33,10 +35,18 @@ Each strategy cuts the text into chunks no larger than the chunk size, counted i
 Retrieval works on chunks: too small and they lose their context, too large and they dilute it.
 `;
 
+/** Chunks returned per preview: a document with more is shown a window of chunks at a time. */
+export const CHUNK_WINDOW = 2000;
+
 interface Result {
+  /** The [source, config, first chunk] it answers: compared with the current inputs to mark it out of date. */
+  key: string;
+  /** Where `text` starts in the whole text (code points): 0 unless it is a window of a large document. */
+  offset: number;
+  firstChunk: number;
   params: Record<string, unknown>;
   strategy: string;
-  response: PreviewResponse;
+  response: PreviewResponse & { next_chunk?: number | null };
   text: string;
   fromDocument: boolean;
 }
@@ -60,11 +70,15 @@ export default function PlaygroundScreen() {
   const built = useMemo(() => (strategies && editor ? configFrom(strategies, editor) : null), [strategies, editor]);
   // What to preview, as a key: [source, config]. Asked for once it has stopped changing; a
   // newer one aborts the one in flight.
-  const requestKey = useMemo(() => {
+  const baseKey = useMemo(() => {
     const src = sourceOf(source);
     if (!src || !built || Object.keys(built.errors).length) return null;
     return JSON.stringify([src, built.config]);
   }, [source, built]);
+  // The window of chunks shown (a large document's): back to the first for new inputs.
+  const [win, setWin] = useState<{ base: string | null; first: number }>({ base: null, first: 0 });
+  const firstChunk = win.base === baseKey ? win.first : 0;
+  const requestKey = useMemo(() => (baseKey === null ? null : JSON.stringify([baseKey, firstChunk])), [baseKey, firstChunk]);
   const debouncedKey = useDebounced(requestKey, PREVIEW_DEBOUNCE_MS);
 
   // A document's extracted text is fetched once (kept while the document is chosen) and drawn
@@ -75,27 +89,78 @@ export default function PlaygroundScreen() {
   const preview = useQuery({
     queryKey: ["preview", debouncedKey],
     queryFn: async ({ queryKey, signal }): Promise<Result> => {
-      const [src, config] = JSON.parse(queryKey[1]!) as [Source, ChunkConfig];
-      const [response, text] = await Promise.all([
-        api.preview(src, config.strategy, config.params ?? {}, signal),
-        "text" in src ? src.text : queryClient.fetchQuery(queries.documentText(src.document_id)).then((d) => d.text),
+      const [base, first] = JSON.parse(queryKey[1]!) as [string, number];
+      const [src, config] = JSON.parse(base) as [Source, ChunkConfig];
+      // The whole text when one answer holds it (fetched once per document); a larger one is
+      // read as the window around the chunks shown.
+      const whole =
+        "text" in src
+          ? Promise.resolve(src.text)
+          : queryClient.fetchQuery(queries.documentText(src.document_id)).then(
+              (d) => d.text,
+              (err: unknown) => (err instanceof ApiError && err.status === 413 ? null : Promise.reject(err)),
+            );
+      const [response, wholeText] = await Promise.all([
+        api.preview(src, config.strategy, config.params ?? {}, signal, { first_chunk: first, max_chunks: CHUNK_WINDOW }),
+        whole,
       ]);
-      return { params: config.params ?? {}, strategy: config.strategy, response, text, fromDocument: !("text" in src) };
+      let text = wholeText;
+      let offset = 0;
+      if (text === null && "document_id" in src) {
+        const chunks = response.chunks;
+        const start = first === 0 || !chunks.length ? 0 : chunks[0]!.start;
+        const end = response.next_chunk === null || response.next_chunk === undefined || !chunks.length ? null : Math.max(...chunks.map((c) => c.end));
+        const window = await api.documentTextWindow(src.document_id, start, end, signal);
+        text = window.text;
+        offset = (window as { start?: number }).start ?? start;
+      }
+      return {
+        key: queryKey[1]!,
+        offset,
+        firstChunk: first,
+        params: config.params ?? {},
+        strategy: config.strategy,
+        response,
+        text: text ?? "",
+        fromDocument: !("text" in src),
+      };
     },
     enabled: requestKey !== null && requestKey === debouncedKey,
     // Each preview is asked for afresh, as the parameters change (the server caches them).
     gcTime: 0,
   });
-  const loading = preview.isFetching;
-  const error = errorText(preview.error);
+  const hasSource = sourceOf(source) !== null;
+  const invalid = built !== null && Object.keys(built.errors).length > 0;
+  // An error answers the inputs it was asked with: once they change, it is no longer shown.
+  const error = debouncedKey === requestKey ? errorText(preview.error) : null;
 
-  // The last preview stays on screen while the next loads, and when it fails.
+  // The last preview stays on screen while the next loads, marked out of date; it goes when
+  // there is nothing to chunk, and when the current inputs fail (never a result under an
+  // error it does not belong to).
   const [result, setResult] = useState<Result | null>(null);
   const [bin, setBin] = useState<{ bin: Bin; index: number } | null>(null);
-  if (preview.data && preview.data !== result) {
+  if (hasSource && !error && preview.data && preview.data !== result) {
     setResult(preview.data);
     setBin(null);
+  } else if (result && (!hasSource || error)) {
+    setResult(null);
+    setBin(null);
   }
+  const current = result !== null && result.key === requestKey;
+  const loading = preview.isFetching || (requestKey !== null && requestKey !== debouncedKey);
+  const state = !hasSource
+    ? "empty"
+    : error
+      ? "error"
+      : invalid
+        ? "invalid"
+        : current && !preview.isFetching
+          ? "ready"
+          : loading
+            ? "loading"
+            : result
+              ? "stale"
+              : "empty";
 
   const sizes = useMemo(() => result?.response.chunks.map((c) => c.tokens) ?? [], [result]);
   const emphasised = useMemo(() => (bin ? new Set(bin.bin.members) : undefined), [bin]);
@@ -115,28 +180,72 @@ export default function PlaygroundScreen() {
         <div
           className="results"
           data-testid="preview"
-          data-state={loading ? "loading" : error ? "error" : result ? "ready" : "empty"}
+          data-state={state}
+          data-current={result ? String(current) : ""}
           data-params={result ? JSON.stringify(result.params) : ""}
           data-strategy={result?.strategy ?? ""}
         >
           <h2>Preview</h2>
           <p className="preview-summary" aria-live="polite">
-            {result
-              ? `${plural(result.response.total_chunks, "chunk")} with ${result.strategy}${result.response.cached ? " (cached)" : ""}${
-                  loading ? "; updating…" : ""
-                }`
-              : loading
-                ? "Chunking…"
-                : !sourceOf(source)
-                  ? "Paste a text or choose a document to see its chunks."
-                  : ""}
+            {!hasSource
+              ? "Paste a text or choose a document to see its chunks."
+              : result
+                ? `${plural(result.response.total_chunks, "chunk")} with ${result.strategy}${result.response.cached ? " (cached)" : ""}${
+                    current ? (preview.isFetching ? "; updating…" : "") : ""
+                  }`
+                : loading
+                  ? "Chunking…"
+                  : invalid
+                    ? "Fix the parameters marked in the form to see a preview."
+                    : ""}
           </p>
+          {result && !current ? (
+            <p className="stale-notice" role="status" data-testid="stale-notice">
+              <strong>Out of date:</strong>{" "}
+              {invalid
+                ? "these chunks are for earlier settings; fix the parameters marked in the form to update the preview."
+                : "these chunks are for earlier settings; the preview for the current ones is on its way."}
+            </p>
+          ) : null}
           <ErrorMessage error={error} />
-          {result ? <PreviewBody result={result} sizes={sizes} bin={bin} emphasised={emphasised} onSelectBin={onSelectBin} /> : null}
+          {result && (result.firstChunk > 0 || (result.response.next_chunk ?? null) !== null) ? (
+            <ChunkWindowNav result={result} onMove={(first) => setWin({ base: baseKey, first })} />
+          ) : null}
+          {result ? (
+            <div className={current ? "preview-body" : "preview-body out-of-date"}>
+              <PreviewBody result={result} sizes={sizes} bin={bin} emphasised={emphasised} onSelectBin={onSelectBin} />
+            </div>
+          ) : null}
         </div>
       </div>
     </section>
   );
+}
+
+/** Which chunks of a large document are shown, and the way to the others. */
+function ChunkWindowNav({ result, onMove }: { result: Result; onMove: (first: number) => void }) {
+  const { chunks, total_chunks: total, next_chunk: next } = result.response;
+  const first = result.firstChunk;
+  return (
+    <nav className="actions chunk-window" aria-label="Chunks shown" data-testid="chunk-window">
+      <span>
+        Showing chunks {first + 1}–{first + chunks.length} of {total}, with the text around them (the metrics count every
+        chunk).
+      </span>
+      <button type="button" disabled={first === 0} onClick={() => onMove(Math.max(0, first - CHUNK_WINDOW))}>
+        Previous chunks
+      </button>
+      <button type="button" disabled={next === null || next === undefined} onClick={() => next != null && onMove(next)}>
+        Next chunks
+      </button>
+    </nav>
+  );
+}
+
+/** A window's chunks with their offsets into the window's text. */
+function shifted(result: Result): Result["response"]["chunks"] {
+  if (result.offset === 0) return result.response.chunks;
+  return result.response.chunks.map((c) => ({ ...c, start: c.start - result.offset, end: c.end - result.offset }));
 }
 
 function PreviewBody({
@@ -152,7 +261,7 @@ function PreviewBody({
   emphasised: Set<number> | undefined;
   onSelectBin: (b: Bin | null, index: number | null) => void;
 }) {
-  const chunks = result.response.chunks;
+  const chunks = useMemo(() => shifted(result), [result]);
   const focusChunk = (position: number) => {
     const chunk = chunks[position];
     if (!chunk) return;
@@ -160,6 +269,8 @@ function PreviewBody({
     el?.scrollIntoView({ block: "center" });
     el?.focus();
   };
+  const levels = useMemo(() => levelsOf(chunks), [chunks]);
+  if (levels) return <LevelsBody result={result} levels={levels} />;
   return (
     <>
       <MetricsList metrics={result.response.metrics} />
@@ -189,5 +300,58 @@ function PreviewBody({
       </p>
       <HighlightedText text={result.text} chunks={chunks} idPrefix="playground" emphasised={emphasised} />
     </>
+  );
+}
+
+/** Hierarchical chunks with parents: one lane per level, each with its own metrics. */
+function LevelsBody({ result, levels }: { result: Result; levels: NonNullable<ReturnType<typeof levelsOf>> }) {
+  return (
+    <div className="level-lanes" data-testid="levels">
+      <p className="muted">
+        These chunks come in {levels.length} levels: each is drawn over the text on its own, with its own sizes (the metrics of
+        the whole mix levels, so they are shown per level).
+      </p>
+      <div className="table-scroll" role="region" aria-label="Chunk sizes per level" tabIndex={0}>
+        <table className="data-table">
+          <caption>Chunk sizes per level (tokens)</caption>
+          <thead>
+            <tr>
+              <th scope="col">Level</th>
+              <th scope="col" className="num">Chunks</th>
+              <th scope="col" className="num">Mean</th>
+              <th scope="col" className="num">Min</th>
+              <th scope="col" className="num">Max</th>
+              <th scope="col" className="num">p95</th>
+            </tr>
+          </thead>
+          <tbody>
+            {levels.map((l) => (
+              <tr key={l.level} data-level={l.level}>
+                <th scope="row">{l.name}</th>
+                <td className="num">{l.stats.count}</td>
+                <td className="num">{formatNumber(l.stats.mean)}</td>
+                <td className="num">{l.stats.min}</td>
+                <td className="num">{l.stats.max}</td>
+                <td className="num">{l.stats.p95}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+      {levels.map((l) => (
+        <section key={l.level} aria-labelledby={`level-${l.level}-title`} data-level={l.level}>
+          <h3 id={`level-${l.level}-title`}>
+            {l.name} ({plural(l.stats.count, "chunk")})
+          </h3>
+          <Histogram sizes={l.chunks.map((c) => c.tokens)} label={`${l.name}: chunk sizes (tokens)`} />
+          <HighlightedText
+            text={result.text}
+            chunks={l.chunks}
+            idPrefix={`playground-level-${l.level}`}
+            label={`Source text with the boundaries of ${l.name.toLowerCase()}`}
+          />
+        </section>
+      ))}
+    </div>
   );
 }

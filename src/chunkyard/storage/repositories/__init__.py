@@ -1,10 +1,12 @@
 """Repositories: storage operations that take a session and domain arguments."""
 
 from chunkyard.storage.repositories.chunks import (
+    DocumentChunkWriter,
     DocumentNotFound,
     config_hash_for,
     count_collection_chunks,
     delete_document_chunks,
+    document_chunk_ids,
     ensure_chunk_config,
     iter_collection_chunks,
     list_collection_chunks,
@@ -24,6 +26,7 @@ from chunkyard.storage.repositories.pages import (
 
 __all__ = [
     "MAX_PAGE_SIZE",
+    "DocumentChunkWriter",
     "DocumentNotFound",
     "InvalidCursor",
     "InvalidPageRequest",
@@ -35,6 +38,7 @@ __all__ = [
     "delete_collection",
     "delete_document",
     "delete_document_chunks",
+    "document_chunk_ids",
     "ensure_chunk_config",
     "iter_collection_chunks",
     "list_collection_chunks",

@@ -12,12 +12,14 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Select, String, Uuid, bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from chunkyard.core.stable_ids import StableIds
 from chunkyard.core.types import Chunk as CoreChunk
 from chunkyard.storage.dialect import ChunkRow, dialect_for
 from chunkyard.storage.keys import partition_key_for
@@ -125,53 +127,116 @@ async def store_document_chunks(
 ) -> None:
     """Make `chunks` the document's one set of chunks (made with the stored configuration
     `config_id`, see `ensure_chunk_config`), in the caller's transaction: the chunking jobs'
-    path, three statements and no ORM objects.
+    path, three statements and no ORM objects (`DocumentChunkWriter` with every chunk at once).
+    Raises `DocumentNotFound` when the document does not exist (or was deleted while we
+    waited for its lock)."""
+    writer = DocumentChunkWriter(
+        session, document_id, config_id=config_id, config_hash=config_hash,
+        chunker_version=chunker_version, content_sha256=content_sha256,
+        operation_id=operation_id)
+    await writer.begin(len(chunks))
+    await writer.add(chunks)
+    await writer.finish()
 
-    One UPDATE records on the document what the chunks were made from (status `chunked`,
+
+@dataclass
+class DocumentChunkWriter:
+    """Replaces a document's chunks in the caller's transaction, taking them in batches, so a
+    job stores a document's chunks as they are made instead of holding the whole list.
+
+    `begin` records on the document what the chunks are made from (status `chunked`,
     `chunk_count`, `config_hash`, `chunker_version`, `chunked_sha256`: the content hash the
     chunks were made from, default the document's; `chunked_by_operation_id`: `operation_id`)
-    and locks it (a row lock on PostgreSQL; SQLite's write lock); then its old chunks are
-    deleted and the new ones inserted (COPY on PostgreSQL). Because the lock is held until
-    the caller commits, running this twice, even at the same time, leaves exactly one set of
-    chunks. Raises `DocumentNotFound` when the document does not exist (or was deleted while
-    we waited for its lock).
+    in one UPDATE that also locks it (a row lock on PostgreSQL; SQLite's write lock), then
+    deletes its old chunks; `add` inserts a batch (COPY on PostgreSQL); `finish` corrects
+    `chunk_count` when `begin` did not know it. Each chunk gets its stable id
+    (`core/stable_ids.py`) from the document, `config_hash`, its text and the number of
+    chunks with the same text added before it since `begin`. Because the lock is held until
+    the caller commits, two writers of one document, even at the same time, leave exactly one set of
+    chunks. `begin` raises `DocumentNotFound` when the document does not exist (or was deleted
+    while we waited for its lock).
     """
-    dialect = dialect_for(session)
-    await dialect.begin_write(session)
-    connection = await session.connection()
-    locked = (
-        await connection.execute(
-            _RECORD_CHUNKS,
-            {
-                "p_document": document_id,
-                "p_chunk_count": len(chunks),
-                "p_config_hash": config_hash,
-                "p_chunker_version": chunker_version,
-                "p_content_sha256": content_sha256,
-                "p_chunked_at": utcnow(),
-                "p_operation": operation_id,
-            },
-        )
-    ).first()
-    if locked is None:
-        raise DocumentNotFound(f"document {document_id} does not exist")
-    key, collection_id = int(locked.partition_key), locked.collection_id
-    await connection.execute(_DELETE_CHUNKS, {"p_key": key, "p_document": document_id})
-    await dialect.insert_chunks(session, [
-        ChunkRow(
-            partition_key=key,
-            collection_id=collection_id,
-            document_id=document_id,
-            config_id=config_id,
-            chunk_index=chunk.index,
-            text=chunk.text,
-            start_offset=chunk.start,
-            end_offset=chunk.end,
-            tokens=chunk.tokens,
-            metadata=chunk.metadata,
-        )
-        for chunk in chunks
-    ])
+
+    session: AsyncSession
+    document_id: UUID
+    _: KW_ONLY
+    config_id: int
+    config_hash: str
+    chunker_version: str | None = None
+    content_sha256: str | None = None
+    operation_id: UUID | None = None
+    count: int = field(default=0, init=False)
+    _announced: int | None = field(default=None, init=False)
+    _key: int = field(default=0, init=False)
+    _collection_id: UUID | None = field(default=None, init=False)
+    _ids: StableIds | None = field(default=None, init=False)
+
+    @property
+    def began(self) -> bool:
+        return self._collection_id is not None
+
+    async def begin(self, expected: int | None = None) -> None:
+        """Lock the document and drop its old chunks; `expected`: how many chunks will come,
+        if known (saves `finish` a statement)."""
+        dialect = dialect_for(self.session)
+        await dialect.begin_write(self.session)
+        connection = await self.session.connection()
+        locked = (
+            await connection.execute(
+                _RECORD_CHUNKS,
+                {
+                    "p_document": self.document_id,
+                    "p_chunk_count": expected or 0,
+                    "p_config_hash": self.config_hash,
+                    "p_chunker_version": self.chunker_version,
+                    "p_content_sha256": self.content_sha256,
+                    "p_chunked_at": utcnow(),
+                    "p_operation": self.operation_id,
+                },
+            )
+        ).first()
+        if locked is None:
+            raise DocumentNotFound(f"document {self.document_id} does not exist")
+        self._announced = expected or 0
+        self._key, self._collection_id = int(locked.partition_key), locked.collection_id
+        self._ids = StableIds(self.document_id, self.config_hash)
+        await connection.execute(_DELETE_CHUNKS, {"p_key": self._key,
+                                                  "p_document": self.document_id})
+
+    async def add(self, chunks: Sequence[CoreChunk]) -> None:
+        """Insert a batch of the document's chunks (after `begin`)."""
+        if self._collection_id is None or self._ids is None:
+            raise RuntimeError("DocumentChunkWriter.add before begin")
+        key, collection_id, document_id = self._key, self._collection_id, self.document_id
+        next_id = self._ids.next_id
+        await dialect_for(self.session).insert_chunks(self.session, [
+            ChunkRow(
+                partition_key=key,
+                collection_id=collection_id,
+                document_id=document_id,
+                config_id=self.config_id,
+                stable_id=next_id(chunk.text),
+                chunk_index=chunk.index,
+                text=chunk.text,
+                start_offset=chunk.start,
+                end_offset=chunk.end,
+                tokens=chunk.tokens,
+                metadata=chunk.metadata,
+            )
+            for chunk in chunks
+        ])
+        self.count += len(chunks)
+
+    async def finish(self) -> int:
+        """Record the number of chunks stored (if `begin` was told another); returns it."""
+        if self._announced != self.count:
+            await self.session.execute(
+                _documents.update()
+                .where(_documents.c.id == self.document_id)
+                .values(chunk_count=self.count)
+            )
+            self._announced = self.count
+        return self.count
 
 
 # The statements of `store_document_chunks`, built once: a job runs them for every document,
@@ -231,6 +296,17 @@ def _document_chunks(document_id: UUID) -> Select[Chunk]:
 
 def _collection_chunks(collection_id: UUID) -> Select[Chunk]:
     return select(Chunk).where(Chunk.collection_id == collection_id)
+
+
+async def document_chunk_ids(session: AsyncSession, document_id: UUID) -> list[tuple[str, int]]:
+    """A document's stored chunks as (stable id, tokens), in index order (one partition)."""
+    rows = await session.execute(
+        select(Chunk.stable_id, Chunk.tokens)
+        .where(Chunk.partition_key == partition_key_for(document_id),
+               Chunk.document_id == document_id)
+        .order_by(Chunk.chunk_index)
+    )
+    return [(str(row[0]), int(row[1])) for row in rows]
 
 
 async def list_document_chunks(
