@@ -12,6 +12,7 @@ import { loginPath, SessionProvider, useSession } from "./session";
 const PlaygroundScreen = lazy(() => import("./screens/PlaygroundScreen"));
 const CompareScreen = lazy(() => import("./screens/CompareScreen"));
 const ChunksScreen = lazy(() => import("./screens/ChunksScreen"));
+const QuestionsScreen = lazy(() => import("./screens/QuestionsScreen"));
 
 export function App() {
   const [queryClient] = useState(createQueryClient);
@@ -128,6 +129,13 @@ function Routes() {
         {(params) => (
           <Protected name="chunks">
             <ChunksScreen collectionId={params.id} />
+          </Protected>
+        )}
+      </Route>
+      <Route path="/collections/:id/questions">
+        {(params) => (
+          <Protected name="questions">
+            <QuestionsScreen collectionId={params.id} />
           </Protected>
         )}
       </Route>

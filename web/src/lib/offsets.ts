@@ -49,3 +49,22 @@ export function toStringSpans<T extends SpanLike>(text: string, spans: readonly 
   const index = codePointIndex(text);
   return spans.map((span) => ({ ...span, start: index(span.start), end: index(span.end) }));
 }
+
+/**
+ * The inverse of `codePointIndex`: the code-point offset (what the API counts) of the place at
+ * UTF-16 index `index` of `text`. An index inside a surrogate pair counts the pair as passed.
+ */
+export function codePointOffset(text: string, index: number): number {
+  const end = Math.max(0, Math.min(text.length, index));
+  if (!SURROGATE.test(text)) return end;
+  let count = 0;
+  for (let i = 0; i < end; i++) {
+    count++;
+    const c = text.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < end) {
+      const d = text.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) i++;
+    }
+  }
+  return count;
+}

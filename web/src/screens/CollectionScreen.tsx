@@ -318,6 +318,9 @@ function ExportActions({ collection }: { collection: Collection }) {
         <Link href={`/collections/${collection.id}/chunks`} className="button">
           Browse chunks
         </Link>
+        <Link href={`/collections/${collection.id}/questions`} className="button">
+          Evaluation questions
+        </Link>
         {collection.chunk_count > 0 ? (
           <a href={exportUrl(collection.id)} className="button" download>
             Export chunks (JSONL)
