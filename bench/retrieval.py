@@ -5,6 +5,7 @@ Usage::
     python bench/retrieval.py                      # every configuration, top 5
     python bench/retrieval.py --only recursive,semchunk --k 5
     python bench/retrieval.py --per-corpus         # also one table per corpus
+    python bench/retrieval.py --service --model local   # the API's evaluation job, compared
 
 Data: ``bench/evaldata/chroma-chunking/`` (or ``shared/evaldata/chroma-chunking/``): three
 corpora, 276 questions with reference excerpts, MIT, from Chroma's ``chunking_evaluation``; its
@@ -173,7 +174,17 @@ def minilm() -> Any:
     return _MINILM
 
 
-def embed_for_retrieval(cache: EmbeddingCache, texts: Sequence[str]) -> Matrix:
+def embed_for_retrieval(cache: EmbeddingCache, texts: Sequence[str],
+                        model: str = "local") -> Matrix:
+    """`texts` embedded for retrieval, normalised: by all-MiniLM-L6-v2 (`local`, the table's
+    model) or by Chunkyard's bundled static model (`static`, for the service comparison)."""
+    if model == "static":
+        from chunkyard.embedding import get_embedder
+
+        vectors = np.asarray(get_embedder("static").embed(list(texts)), dtype=np.float32)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+
     def compute(batch: list[str]) -> Any:
         return minilm().encode(batch, batch_size=64, normalize_embeddings=True,
                                show_progress_bar=False)
@@ -370,6 +381,7 @@ def evaluate(
     question_vectors: Matrix,
     cache: EmbeddingCache,
     k: int,
+    model: str = "local",
 ) -> Row:
     """Score chunk ranges (per corpus) by retrieval; the function the table is made of."""
     from chunkyard.core.sizing import get_tokenizer
@@ -378,7 +390,7 @@ def evaluate(
     chunks = [(c, s, e) for c in sorted(spans) for s, e in spans[c]]
     texts = [corpora[c][s:e] for c, s, e in chunks]
     tokens = [tokenizer.count(t) for t in texts]
-    vectors = embed_for_retrieval(cache, texts)
+    vectors = embed_for_retrieval(cache, texts, model)
     from chunkyard.evaluation.scoring import top_k
 
     top = top_k(question_vectors, vectors, k)  # highest similarity first, ties to the earlier
@@ -459,7 +471,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--per-corpus", action="store_true", help="also a table per corpus")
     parser.add_argument("--json", type=Path, default=RESULTS, help="where to write results")
     parser.add_argument("--data", type=Path, default=DATA_DIR, help="the evaluation folder")
-    args = parser.parse_args(argv)
+    parser.add_argument("--service", action="store_true",
+                        help="the service path instead: the same configurations scored by "
+                        "the API's evaluation job, next to this library path "
+                        "(bench/evaluation_service.py; its options follow --service)")
+    args, rest = parser.parse_known_args(argv)
+    if args.service:
+        sys.path.insert(0, str(BENCH_DIR))
+        from evaluation_service import main as service_main
+
+        return service_main(rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.k < 1:
         parser.error("--k must be at least 1")
     only = [s.strip().lower() for s in args.only.split(",") if s.strip()]

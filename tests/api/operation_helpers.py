@@ -9,7 +9,7 @@ from typing import Any
 from api_helpers import API, Api
 
 OPERATION_FIELDS = {
-    "id", "status", "documents_total", "documents_done", "documents_failed",
+    "id", "kind", "status", "documents_total", "documents_done", "documents_failed",
     "chunks_created", "error", "created_at", "finished_at",
 }
 FINISHED = {"completed", "failed", "cancelled"}

@@ -375,3 +375,29 @@ def test_a_kind_this_installation_cannot_read_is_415_at_upload(
     monkeypatch.delitem(sys.modules, module)  # installed again: the same file is taken
     assert upload(api, headers, collection["id"],
                   [(name, content, "application/octet-stream")]).status_code == 201
+
+
+def test_a_chunked_document_tells_its_characters_pages_and_tokens(api: Api) -> None:
+    from operation_helpers import start, upload, wait_finished
+
+    headers = user_headers(api)
+    collection = create_collection(api, headers, config={
+        "strategy": "recursive", "params": {"chunk_size": 64}})["id"]
+    report = (Path(__file__).resolve().parents[1] / "corpus" / "report.pdf").read_bytes()
+    text = "# Notes\n\n" + "Some words about chunking. " * 200
+    pdf, md = upload(api, headers, collection, [("report.pdf", report),
+                                                 ("notes.md", text.encode())])
+    assert (pdf["characters"], pdf["pages"], pdf["tokens"]) == (None, None, None)
+    final = wait_finished(api, headers, start(api, headers, collection)["id"])
+    assert final["status"] == "completed", final
+    for document, pages in ((pdf, 3), (md, None)):
+        body = api.client.get(f"{API}/documents/{document['id']}", headers=headers).json()
+        whole = api.client.get(f"{API}/documents/{document['id']}/text", headers=headers).json()
+        chunks = api.client.get(f"{API}/documents/{document['id']}/chunks",
+                                params={"limit": 500}, headers=headers).json()["items"]
+        assert body["characters"] == whole["size_chars"] == len(whole["text"])
+        assert body["pages"] == pages
+        assert body["tokens"] == sum(c["tokens"] for c in chunks) > 0
+        listed = api.client.get(f"{API}/collections/{collection}/documents",
+                                headers=headers).json()["items"]
+        assert {d["id"]: d["tokens"] for d in listed}[document["id"]] == body["tokens"]

@@ -59,6 +59,11 @@ REQUESTS: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/questions/{question_id}"): {},
     ("PATCH", "/questions/{question_id}"): {"json": {"question": "Taken over?"}},
     ("DELETE", "/questions/{question_id}"): {},
+    ("POST", "/collections/{collection_id}/evaluations"): {"json": {
+        "configs": [{"strategy": "recursive", "params": {}}]}},
+    ("GET", "/collections/{collection_id}/evaluations"): {},
+    ("GET", "/evaluations/{evaluation_id}"): {},
+    ("GET", "/evaluations/{evaluation_id}/questions"): {},
 }
 
 
@@ -120,12 +125,18 @@ def owned_things(api: Api, headers: dict[str, str]) -> dict[str, str]:
         json={"question": "Mine?",
               "references": [{"document_id": document["id"], "start": 0, "end": 5}]})
     assert question.status_code == 201, question.text
+    evaluation = api.client.post(
+        f"{API}/collections/{collection['id']}/evaluations", headers=headers,
+        json={"configs": [{"strategy": "recursive", "params": {}}], "k": 1})
+    assert evaluation.status_code == 202, evaluation.text
+    assert wait_finished(api, headers, evaluation.json()["id"])["status"] == "completed"
     return {
         "collection_id": collection["id"],
         "document_id": document["id"],
         "operation_id": operation["id"],
         "key_id": key["id"],
         "question_id": question.json()["id"],
+        "evaluation_id": evaluation.json()["id"],
     }
 
 
@@ -141,6 +152,9 @@ def snapshot(api: Api, headers: dict[str, str], ids: dict[str, str]) -> list[Any
         "/api-keys",
         f"/collections/{ids['collection_id']}/questions",
         f"/questions/{ids['question_id']}",
+        f"/evaluations/{ids['evaluation_id']}",
+        f"/evaluations/{ids['evaluation_id']}/questions",
+        f"/collections/{ids['collection_id']}/evaluations",
     ]
     seen = []
     for url in urls:

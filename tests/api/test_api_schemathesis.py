@@ -77,6 +77,7 @@ class Real:
     params_schemas: dict[str, dict[str, Any]]
     key_id: str = ""
     question_id: str = ""
+    evaluation_id: str = ""
     # A real `next_cursor` of each list that has a second page, by operation label.
     cursors: dict[str, str] = field(default_factory=dict)
 
@@ -87,6 +88,7 @@ class Real:
             "operation_id": self.operation_id,
             "key_id": self.key_id,
             "question_id": self.question_id,
+            "evaluation_id": self.evaluation_id,
         }
         return {name: known[name] for name in names if name in known}
 
@@ -305,8 +307,13 @@ def _make_real(api: Api, auth: dict[str, str]) -> Real:
         json={"question": "What is in the notes?",
               "references": [{"document_id": document["id"], "start": 0, "end": 20}]})
     assert question.status_code == 201, question.text
+    evaluation = api.client.post(
+        f"{API}/collections/{collection['id']}/evaluations", headers=auth,
+        json={"configs": [{"strategy": "recursive", "params": {}}], "k": 1})
+    assert evaluation.status_code == 202, evaluation.text
+    assert wait_finished(api, auth, evaluation.json()["id"])["status"] == "completed"
     real = Real(collection["id"], document["id"], operation["id"], schemas, key_id=key["id"],
-                question_id=question.json()["id"])
+                question_id=question.json()["id"], evaluation_id=evaluation.json()["id"])
     create_collection(api, auth)  # so that the list of collections has a second page
     for path in (
         "/collections", "/collections/{collection_id}/documents",
@@ -329,7 +336,7 @@ def _undocumented_methods(
     for template, documented in document["paths"].items():
         path = template.format(
             **real.for_path({"collection_id", "document_id", "operation_id", "key_id",
-                             "question_id"})
+                             "question_id", "evaluation_id"})
         )
         for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
             if method.lower() in documented:

@@ -90,10 +90,9 @@ def test_docx_text_stops_at_the_bound() -> None:
 def test_a_pdf_page_is_bounded_while_it_is_read() -> None:
     pdf = pdf_drawing(1_000_000, 200)  # the finding: 34 KB, 200 pages of one 1 MB stream
     assert len(pdf) < 40_000
-    started = time.perf_counter()
+    # Refused at the first page, as it is read: not after 200 pages of 1 MB each.
     with pytest.raises(ExtractionError) as raised:
         extract_bytes(pdf, "pages.pdf")
-    assert time.perf_counter() - started < 20
     assert str(raised.value) == (f"pages.pdf: page 1 holds more than {MAX_PAGE_CHARS:,} "
                                  "characters of text, the limit of one page")
 

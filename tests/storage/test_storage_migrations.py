@@ -25,7 +25,7 @@ from chunkyard.storage.keys import partition_key_for, uuid7
 from chunkyard.storage.repositories import config_hash_for, replace_document_chunks
 from chunkyard.storage.safety import DataLossRefused, MigrationSafetyError
 
-HEAD = "0008"
+HEAD = "0009"
 
 
 def _is_sqlite(settings: Settings) -> bool:
@@ -49,6 +49,7 @@ def test_upgrade_and_check(fresh_settings: Settings) -> None:
     assert [(s.from_revision, s.to_revision) for s in result.steps] == [
         (None, "0001"), ("0001", "0002"), ("0002", "0003"), ("0003", "0004"),
         ("0004", "0005"), ("0005", "0006"), ("0006", "0007"), ("0007", "0008"),
+        ("0008", "0009"),
     ]
     assert "upgrade base -> 0001" in result.summary()
     assert migrate.run_current_revision(fresh_settings) == HEAD == migrate.head_revision()
@@ -129,7 +130,7 @@ async def test_concurrent_upgrades_apply_each_step_once(fresh_settings: Settings
     results = await asyncio.gather(migrate.upgrade(fresh_settings),
                                    migrate.upgrade(fresh_settings))
     applied = sorted(s.to_revision or "" for r in results for s in r.steps)
-    assert applied == ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008"]
+    assert applied == ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009"]
     assert await migrate.check(fresh_settings) == []
 
 
@@ -218,7 +219,7 @@ async def test_100000_chunks_survive_upgrade_and_downgrade(fresh_settings: Setti
 
     up = await migrate.upgrade(fresh_settings)
     assert [s.to_revision for s in up.steps] == ["0002", "0003", "0004", "0005", "0006",
-                                                "0007", HEAD]
+                                                "0007", "0008", HEAD]
     step = up.steps[0]
     assert step.checked is not None and step.checked.rows["chunks"] == 100_000
     assert step.backup and Path(step.backup.split(" ")[0]).exists()
@@ -228,7 +229,7 @@ async def test_100000_chunks_survive_upgrade_and_downgrade(fresh_settings: Setti
 
     down = await migrate.downgrade(fresh_settings, revision="0001")
     assert [s.to_revision for s in down.steps] == [
-        "0007", "0006", "0005", "0004", "0003", "0002", "0001"]
+        "0008", "0007", "0006", "0005", "0004", "0003", "0002", "0001"]
     assert await _fingerprint(fresh_settings) == before
 
     await migrate.upgrade(fresh_settings)
@@ -252,7 +253,7 @@ async def test_downgrade_that_loses_data_needs_the_flag(fresh_settings: Settings
     await _some_chunks(fresh_settings)
     with pytest.raises(DataLossRefused, match="configuration JSON of 1 configurations"):
         await migrate.downgrade(fresh_settings, revision="0001")
-    # Each step is its own transaction: 0008 -> 0002 loses nothing and stands (0007 -> 0006
+    # Each step is its own transaction: 0009 -> 0002 loses nothing and stands (0007 -> 0006
     # rewrites the chunks, so it took a backup first).
     assert await migrate.current_revision(fresh_settings) == "0002"
     suffix = ".sqlite3" if _is_sqlite(fresh_settings) else ".pgdump"
@@ -344,10 +345,10 @@ async def test_new_revisions_continue_the_numbering(settings: Settings, tmp_path
                     ignore=shutil.ignore_patterns("__pycache__"))
     path = Path(await migrate.make_revision("nothing changed", settings,
                                             script_location=str(copy)))
-    assert path.name == "r0009_nothing_changed.py"
+    assert path.name == "r0010_nothing_changed.py"
     source = path.read_text()
-    assert "revision: str = '0009'" in source
-    assert "down_revision: str | None = '0008'" in source
+    assert "revision: str = '0010'" in source
+    assert "down_revision: str | None = '0009'" in source
     upgrade = source.split("def upgrade() -> None:")[1].split("def downgrade")[0]
     assert "pass" in upgrade and "op." not in upgrade  # the models match the database
     assert "rewrites_on_upgrade" in source
@@ -382,7 +383,7 @@ async def test_writes_to_other_tables_during_a_step_are_not_a_mismatch(
     monkeypatch.setattr(migrate, "_run_step", run_step)
     result = await migrate.upgrade(settings)
     assert [s.to_revision for s in result.steps] == ["0002", "0003", "0004", "0005", "0006",
-                                                     "0007", HEAD]
+                                                     "0007", "0008", HEAD]
     assert result.steps[0].checked is not None
     assert result.steps[0].checked.rows == {"chunks": 100}
 
@@ -397,3 +398,31 @@ def test_wrong_directions_and_unknown_revisions(fresh_settings: Settings) -> Non
         migrate.run_upgrade(fresh_settings, revision="base")
     assert migrate.run_upgrade(fresh_settings, revision="0001").steps == []
     assert migrate.run_current_revision(fresh_settings) == "0001"
+
+
+async def test_downgrading_past_evaluations_needs_the_flag_and_keeps_chunking_operations(
+    fresh_settings: Settings,
+) -> None:
+    from chunkyard.storage.models import EvaluationResult, Operation, OperationKind, utcnow
+
+    await migrate.upgrade(fresh_settings)
+    async with open_db(fresh_settings) as (_, sessions), sessions() as session:
+        collection = await create_collection(session)
+        config = {"strategy": "recursive", "params": {}}
+        for kind in (OperationKind.CHUNKING, OperationKind.EVALUATION):
+            operation = Operation(collection_id=collection.id, owner_id=collection.owner_id,
+                                  kind=kind, status="completed", config=config,
+                                  created_at=utcnow())
+            session.add(operation)
+            await session.flush()
+        session.add(EvaluationResult(operation_id=operation.id, summary=[], question_count=0,
+                                     questions=[], created_at=utcnow()))
+        await session.commit()
+    with pytest.raises(DataLossRefused, match="1 evaluations and their scores"):
+        await migrate.downgrade(fresh_settings, revision="0008")
+    assert await migrate.current_revision(fresh_settings) == "0009"
+    await migrate.downgrade(fresh_settings, revision="0008", allow_data_loss=True)
+    assert await _scalar(fresh_settings, "SELECT count(*) FROM operations") == 1
+    await migrate.upgrade(fresh_settings)
+    assert await _scalar(fresh_settings, "SELECT kind FROM operations") == "chunking"
+    assert await migrate.check(fresh_settings) == []

@@ -133,3 +133,35 @@ def test_which_failures_are_the_cap() -> None:
     assert not ran_out_of_memory(unmapped, 0)  # no cap: a broken install, said as it is
     assert not ran_out_of_memory(ImportError("No module named 'x'"), 500)
     assert not ran_out_of_memory(ValueError("bad input"), 500)
+
+
+def test_a_child_embeds_as_this_process_would_and_stays_for_the_next_request(
+    tmp_path: Path,
+) -> None:
+    import numpy as np
+
+    from chunkyard.embedding import get_embedder
+
+    texts = ["Chunking splits documents.", "Retrieval finds pieces.", "Ünïcode 𝔱𝔢𝔵𝔱"]
+
+    async def scenario() -> tuple[object, str, list[int], list[int], int]:
+        processes = JobProcesses(500, 1)
+        try:
+            vectors = await processes.embed("static", texts)
+            first = processes.pids()
+            with pytest.raises(DocumentFailed) as failed:
+                await processes.embed("no-such-model", texts)
+            small = tmp_path / "small.md"
+            small.write_bytes(text_file("small", paragraphs=5))
+            async with processes.chunk(stored(small), RECURSIVE) as chunked:
+                count = sum([len(batch) async for batch in chunked.batches])
+            return vectors, str(failed.value), first, processes.pids(), count
+        finally:
+            await processes.close()
+
+    vectors, reason, first, after, count = asyncio.run(scenario())
+    expected = np.asarray(get_embedder("static").embed(texts), dtype=np.float32)
+    assert isinstance(vectors, np.ndarray) and vectors.dtype == np.float32
+    assert np.allclose(vectors, expected, atol=1e-6)
+    assert reason.startswith("the embedding model failed: unknown embedder 'no-such-model'")
+    assert count > 0 and first == after  # the same child served all three

@@ -25,6 +25,7 @@ from chunkyard.chunking.router import router as chunking_router
 from chunkyard.chunks.router import router as chunks_router
 from chunkyard.collections.router import router as collections_router
 from chunkyard.documents.router import router as documents_router
+from chunkyard.evaluation.evaluations_router import router as evaluations_router
 from chunkyard.evaluation.router import router as evaluation_router
 from chunkyard.kit.errors import install_error_handlers
 from chunkyard.limits.router import router as limits_router
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None, *, auto_migrate: bool | None = 
     api.include_router(diff_router)
     api.include_router(limits_router)
     api.include_router(evaluation_router)
+    api.include_router(evaluations_router)
     app.include_router(api)
     app.include_router(health.router)
     app.include_router(metrics.router)

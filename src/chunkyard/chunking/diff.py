@@ -15,14 +15,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chunkyard.core.stable_ids import stable_chunk_ids
-from chunkyard.documents import blobs
 from chunkyard.documents.chunking import chunk_document
 from chunkyard.documents.stored import StoredFile, load_document
 from chunkyard.kit.errors import Invalid, NotFound, ServiceError, Unavailable
@@ -142,13 +140,6 @@ async def diff_documents(
                       "takes at a time; name the ones to compare in document_ids",
                       code="too_many_documents")
     return documents
-
-
-def stored_source(document: Document, data_dir: Path, max_extracted_chars: int) -> StoredFile:
-    """Where the document's file is, read with the job's bound on its text."""
-    path = document.storage_path or blobs.relative_blob_path(document.content_sha256)
-    return StoredFile(document.id, data_dir / path, document.filename, document.content_sha256,
-                      None, max_extracted_chars)
 
 
 async def diff_one(

@@ -19,10 +19,10 @@ from chunkyard.chunking.diff import (
     DocumentDiff,
     diff_documents,
     diff_one,
-    stored_source,
 )
 from chunkyard.chunking.schemas import ChunkConfig
 from chunkyard.documents.service import owned_collection
+from chunkyard.documents.stored import stored_file_of
 from chunkyard.kit.deps import SessionFactoryDep, SettingsDep
 from chunkyard.kit.errors import ERROR_RESPONSES
 from chunkyard.limits.deps import RateLimiterDep
@@ -156,7 +156,8 @@ async def diff_collection(
     for document in documents:
         async with factory() as session:
             stored = await document_chunk_ids(session, document.id)
-        source = stored_source(document, settings.data_dir, settings.max_extracted_chars)
+        source = stored_file_of(document, settings.data_dir,
+                                max_extracted_chars=settings.max_extracted_chars)
         results.append(await diff_one(pool, stored, document, source, config, config_hash))
     total = sum((r.counts for r in results if r.counts is not None), Counts())
     failed = sum(1 for r in results if r.counts is None)

@@ -42,13 +42,25 @@ BATCH_CHUNKS = 2000
 BATCH_CHARS = 2_000_000
 
 
+@dataclass(frozen=True, slots=True)
+class Extracted:
+    """What a stored file's extraction tells before its chunks: its warnings, its text's
+    length in characters, and its pages (None for a kind without pages)."""
+
+    warnings: list[str]
+    chars: int
+    pages: int | None
+
+
 def chunk_file_batches(
     source: StoredFile, config: dict[str, Any]
-) -> tuple[list[str], Iterator[list[Chunk]]]:
-    """Load one stored file; its extraction warnings, and its chunks as they are made, in
+) -> tuple[Extracted, Iterator[list[Chunk]]]:
+    """Load one stored file; what its extraction tells, and its chunks as they are made, in
     batches (a job stores them so, never holding a whole document's list)."""
     document = load_document(source)
-    return list(document.warnings), _batches(_iter_config(document, config))
+    extracted = Extracted(list(document.warnings), len(document.text),
+                          len(document.pages) if document.pages else None)
+    return extracted, _batches(_iter_config(document, config))
 
 
 def _batches(chunks: Iterator[Chunk]) -> Iterator[list[Chunk]]:
@@ -71,3 +83,5 @@ class FileChunks:
 
     warnings: list[str]
     batches: AsyncIterator[list[Chunk]]
+    chars: int | None = None  # the extracted text's length
+    pages: int | None = None

@@ -18,7 +18,7 @@ class ChunkedWith(BaseModel):
 
 class DocumentOut(BaseModel):
     # Built straight from the ORM row: one list of fields, not a copy per field.
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, populate_by_name=True)
 
     id: uuid.UUID
     collection_id: uuid.UUID
@@ -27,6 +27,18 @@ class DocumentOut(BaseModel):
     size_bytes: int
     content_sha256: str
     chunk_count: int
+    characters: int | None = Field(
+        None, validation_alias="text_chars",
+        description="Its extracted text's length in characters, as measured when it was last "
+        "chunked (null before).")
+    pages: int | None = Field(
+        None, description="Its pages (PDF), as counted when it was last chunked; null for a "
+        "kind without pages, or before.")
+    tokens: int | None = Field(
+        None, validation_alias="chunk_tokens",
+        description="The tokens of its stored chunks by their configuration's tokenizer "
+        "(with overlap, counted in each chunk), as measured when it was last chunked (null "
+        "before).")
     error: str | None
     chunked_with: ChunkedWith | None = Field(
         None,

@@ -12,9 +12,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from chunkyard.core.types import Document
+from chunkyard.documents.blobs import relative_blob_path
 from chunkyard.extract import ExtractionError, extract_bytes
 from chunkyard.extract.errors import DEFAULT_MAX_EXTRACTED_CHARS
 from chunkyard.kit.errors import Conflict, Invalid, PayloadTooLarge
@@ -50,13 +51,39 @@ async def stored_file(
     max_extracted_chars: int = DEFAULT_MAX_EXTRACTED_CHARS,
 ) -> StoredFile:
     """The owner's document's file (NotFound for a missing document or someone else's)."""
-    from chunkyard.documents import blobs
     from chunkyard.documents.service import get_document
 
     document = await get_document(session, owner, str(document_id))
-    storage_path = document.storage_path or blobs.relative_blob_path(document.content_sha256)
-    return StoredFile(document.id, data_dir / storage_path, document.filename,
-                      document.content_sha256, max_chars, max_extracted_chars)
+    return stored_file_of(document, data_dir, max_chars=max_chars,
+                          max_extracted_chars=max_extracted_chars)
+
+
+class StoredRow(Protocol):
+    """What locating a document's file needs of its row (a `Document`, or a job's `Source`)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def filename(self) -> str: ...
+    @property
+    def storage_path(self) -> str | None: ...
+    @property
+    def content_sha256(self) -> str: ...
+
+
+def relative_file_path(storage_path: str | None, content_sha256: str) -> str:
+    """Where a document's file lives, relative to the data directory: its `storage_path`, or
+    (rows from before it was stored) the blob its content names."""
+    return storage_path or relative_blob_path(content_sha256)
+
+
+def stored_file_of(
+    row: StoredRow, data_dir: Path, *, max_chars: int | None = None,
+    max_extracted_chars: int = DEFAULT_MAX_EXTRACTED_CHARS,
+) -> StoredFile:
+    """The `StoredFile` of a document's row: the one place its path is worked out."""
+    return StoredFile(row.id, data_dir / relative_file_path(row.storage_path, row.content_sha256),
+                      row.filename, row.content_sha256, max_chars, max_extracted_chars)
 
 
 def read_document(path: Path, filename: str,

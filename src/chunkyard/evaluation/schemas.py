@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from chunkyard.chunking.schemas import ChunkConfig
 
 # Bounds that keep one question, and one collection's set, a size a person writes.
 MAX_QUESTION_CHARS = 2000
@@ -80,3 +83,99 @@ class QuestionPage(BaseModel):
 class QuestionImport(BaseModel):
     imported: int = Field(description="Questions added (an import adds all of its rows or none).")
     questions: int = Field(description="The collection's questions after the import.")
+
+
+# -- evaluations --------------------------------------------------------------------------
+
+MAX_CONFIGS = 6
+MAX_K = 20
+
+
+class EvaluationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    configs: list[ChunkConfig] = Field(
+        min_length=1, max_length=MAX_CONFIGS,
+        description="The configurations to score, 1 to 6; each is validated as a chunking "
+        "configuration is.")
+    k: int = Field(5, ge=1, le=MAX_K, description="Chunks retrieved per question.")
+    embedding_model: Literal["static", "local"] = Field(
+        "static", description="What embeds the chunks and the questions: `static` (the "
+        "bundled static model, fast) or `local` (all-MiniLM-L6-v2, the model "
+        "`bench/retrieval.py` scores with; needs the `semantic` extra).")
+
+
+class ConfigScore(BaseModel):
+    strategy: str
+    params: dict[str, Any]
+    recall: float = Field(description="Mean over the questions of the reference characters "
+                          "the retrieved chunks cover, over the reference characters.")
+    precision: float = Field(description="Mean of the covered reference characters over the "
+                             "retrieved characters.")
+    iou: float = Field(description="Mean of the covered reference characters over the "
+                       "retrieved characters plus the reference characters left uncovered.")
+    chunks: int = Field(description="Chunks the evaluated documents gave.")
+    tokens: int = Field(description="Their tokens by the configuration's tokenizer: what "
+                        "embedding them costs.")
+    documents_failed: int
+    error: str | None = Field(description="Why documents failed, when some did.")
+
+
+class Best(BaseModel):
+    iou: int | None = Field(description="Index in `results` of the highest IoU.")
+    recall: int | None = Field(description="Index in `results` of the highest recall.")
+
+
+class EvaluationOut(BaseModel):
+    id: uuid.UUID = Field(description="Also its operation's id: follow it on "
+                          "`/operations/{id}/ws`, cancel it with `/operations/{id}/cancel`.")
+    collection_id: uuid.UUID
+    status: str
+    k: int
+    embedding_model: str
+    configs: list[ChunkConfig]
+    documents_total: int = Field(description="Documents to chunk: each evaluated document "
+                                 "once per configuration.")
+    documents_done: int
+    documents_failed: int
+    error: str | None
+    created_at: datetime
+    finished_at: datetime | None
+    questions: int | None = Field(description="Questions scored (once completed).")
+    results: list[ConfigScore] | None = Field(description="Per configuration, in the order "
+                                              "asked, once completed.")
+    best: Best | None
+
+
+class EvaluationPage(BaseModel):
+    items: list[EvaluationOut]
+    next_cursor: str | None
+
+
+class Retrieved(BaseModel):
+    document_id: uuid.UUID
+    start: int
+    end: int
+    similarity: float
+
+
+class QuestionConfigScore(BaseModel):
+    recall: float
+    precision: float
+    iou: float
+    found: int = Field(description="Reference characters the retrieved chunks cover.")
+    reference: int = Field(description="Reference characters.")
+    retrieved: list[Retrieved] = Field(description="The chunks retrieved, best first.")
+
+
+class QuestionScore(BaseModel):
+    question_id: uuid.UUID
+    question: str
+    references: list[Reference]
+    configs: list[QuestionConfigScore] = Field(description="Per configuration, in the "
+                                               "evaluation's order.")
+
+
+class QuestionScorePage(BaseModel):
+    items: list[QuestionScore]
+    next_cursor: str | None

@@ -19,7 +19,7 @@ from sqlalchemy import Row, bindparam, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import chunkyard
-from chunkyard.documents import blobs
+from chunkyard.documents.stored import relative_file_path
 from chunkyard.operations.events import EVENT_COLUMNS, ProgressBus, event_for
 from chunkyard.operations.lease import (
     BUSY_MARGIN,
@@ -38,6 +38,7 @@ from chunkyard.storage.models import (
     Document,
     DocumentStatus,
     Operation,
+    OperationKind,
     OperationPart,
     OperationStatus,
     PartStatus,
@@ -97,7 +98,8 @@ async def plan(
         await dialect_for(session).begin_write(session)
         operation = (
             await session.execute(
-                select(Operation.status, Operation.collection_id, Operation.document_ids)
+                select(Operation.status, Operation.collection_id, Operation.document_ids,
+                       Operation.kind, Operation.config)
                 .where(Operation.id == operation_id)
                 .with_for_update()
             )
@@ -123,7 +125,15 @@ async def plan(
             return []
         # Pending, or running without parts (left so by revision 0003's job): plan it.
         documents = await _documents(session, operation.collection_id, operation.document_ids)
-        groups = split(documents, settings.job_part_documents, settings.job_part_bytes)
+        total = len(documents)
+        if operation.kind == OperationKind.EVALUATION:
+            # One part, even with no documents left: its job scores every configuration over
+            # the chunks of all the documents together, and counts each document once per
+            # configuration.
+            groups = [[d for d, _ in documents]]
+            total *= len(operation.config.get("configs") or [])
+        else:
+            groups = split(documents, settings.job_part_documents, settings.job_part_bytes)
         ids = [uuid7() for _ in groups]
         if groups:
             await session.execute(
@@ -138,7 +148,7 @@ async def plan(
         values: dict[str, Any] = {
             "status": OperationStatus.RUNNING if groups else OperationStatus.COMPLETED,
             "started_at": func.coalesce(Operation.started_at, literal(now, UTCDateTime())),
-            "documents_total": len(documents),
+            "documents_total": total,
             "documents_done": 0,
             "documents_failed": 0,
             "chunks_created": 0,
@@ -207,6 +217,9 @@ class Claim:
     operation_id: uuid.UUID
     number: int
     attempt: int
+    # What the operation does (`OperationKind`) and its `config`: a chunking configuration,
+    # or an evaluation's inputs.
+    kind: str
     config: dict[str, Any]
     config_hash: str
     config_id: int
@@ -261,7 +274,7 @@ async def claim(
                     documents_failed=Operation.documents_failed - part.documents_failed,
                     chunks_created=Operation.chunks_created - part.chunks_created,
                 )
-                .returning(Operation.config)
+                .returning(Operation.config, Operation.kind)
                 .execution_options(synchronize_session=False)
             )
         ).first()
@@ -275,11 +288,15 @@ async def claim(
         part.documents_done = part.documents_failed = part.chunks_created = 0
         await session.flush()
         config = dict(operation.config)
-        config_hash = config_hash_for(config)
-        config_id = await ensure_chunk_config(session, config_hash, config)
+        kind = str(operation.kind)
+        if kind == OperationKind.EVALUATION:
+            config_hash, config_id = "", 0  # it stores no chunks
+        else:
+            config_hash = config_hash_for(config)
+            config_id = await ensure_chunk_config(session, config_hash, config)
         ids = [uuid.UUID(d) for d in part.document_ids]
         sources = await _sources(session, ids, part.operation_id, config_hash)
-        found = Claim(part.operation_id, part.number, part.attempts, config, config_hash,
+        found = Claim(part.operation_id, part.number, part.attempts, kind, config, config_hash,
                       config_id, [(d, sources.get(d)) for d in ids])
         await session.commit()
     return found
@@ -304,7 +321,7 @@ async def _sources(
             and d.chunker_version == CHUNKER_VERSION
         )
         sources[d.id] = Source(
-            d.id, d.filename, d.storage_path or blobs.relative_blob_path(d.content_sha256),
+            d.id, d.filename, relative_file_path(d.storage_path, d.content_sha256),
             d.content_sha256, unchanged,
             d.chunk_count if d.chunked_by_operation_id == operation_id else 0,
         )
@@ -400,7 +417,7 @@ async def complete_if_done(session: AsyncSession, operation_id: uuid.UUID) -> Ev
     if unfinished:
         return None
     counts = (await session.execute(
-        select(Operation.documents_failed, Operation.documents_total)
+        select(Operation.documents_failed, Operation.documents_total, Operation.kind)
         .where(Operation.id == operation_id)
     )).one()
     return (
@@ -408,18 +425,23 @@ async def complete_if_done(session: AsyncSession, operation_id: uuid.UUID) -> Ev
             update(Operation)
             .where(Operation.id == operation_id)
             .values(status=OperationStatus.COMPLETED, finished_at=utcnow(),
-                    error=failures_summary(counts.documents_failed, counts.documents_total))
+                    error=failures_summary(counts.documents_failed, counts.documents_total,
+                                           counts.kind))
             .returning(*EVENT_COLUMNS)
             .execution_options(synchronize_session=False)
         )
     ).first()
 
 
-def failures_summary(failed: int, total: int) -> str | None:
+def failures_summary(failed: int, total: int, kind: str = OperationKind.CHUNKING
+                     ) -> str | None:
     """What a completed operation whose documents partly failed says in `error` (the API,
     the final event and the UI show it), so it never looks like a clean success."""
     if failed <= 0:
         return None
+    if kind == OperationKind.EVALUATION:
+        return (f"{failed} of {total} document chunkings failed; each configuration's "
+                "error in the results says why")
     noun = "document" if total == 1 else "documents"
     return f"{failed} of {total} {noun} failed; each failed document's error says why"
 

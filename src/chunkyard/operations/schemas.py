@@ -29,6 +29,7 @@ class OperationOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
+    kind: str = Field(description="`chunking`, or `evaluation` (see `/evaluations/{id}`).")
     status: str
     documents_total: int
     documents_done: int

@@ -20,7 +20,14 @@ from chunkyard.kit.errors import Conflict, NotFound
 from chunkyard.kit.ids import owned_row
 from chunkyard.limits.quota import reserve_operation
 from chunkyard.operations.schemas import OperationCreate, OperationOut
-from chunkyard.storage.models import Collection, Document, Operation, OperationStatus, utcnow
+from chunkyard.storage.models import (
+    Collection,
+    Document,
+    Operation,
+    OperationKind,
+    OperationStatus,
+    utcnow,
+)
 from chunkyard.storage.repositories import Keyset
 
 ACTIVE = (OperationStatus.PENDING, OperationStatus.RUNNING)
@@ -60,7 +67,8 @@ async def create_operation(
         config = dict(collection.config)
     active = await session.scalar(
         select(Operation.id)
-        .where(Operation.collection_id == collection.id, Operation.status.in_(ACTIVE))
+        .where(Operation.collection_id == collection.id, Operation.status.in_(ACTIVE),
+               Operation.kind == OperationKind.CHUNKING)
         .limit(1)
     )
     if active is not None:

@@ -108,6 +108,11 @@ class OperationStatus(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
+class OperationKind(enum.StrEnum):
+    CHUNKING = "chunking"  # chunk documents and store their chunks
+    EVALUATION = "evaluation"  # score configurations by retrieval; stores no chunks
+
+
 class PartStatus(enum.StrEnum):
     PENDING = "pending"  # no job has started it yet
     RUNNING = "running"  # a job holds its lease (or held it and died: see `lease_expires_at`)
@@ -230,6 +235,11 @@ class Document(Base):
     chunked_sha256: Mapped[str | None] = mapped_column(String(64))
     chunker_version: Mapped[str | None] = mapped_column(String(64))
     chunk_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # Measured when it was last chunked: its extracted text's length in characters, its
+    # pages (kinds with pages), the tokens of its chunks (null before).
+    text_chars: Mapped[int | None] = mapped_column(BigInteger)
+    pages: Mapped[int | None] = mapped_column(Integer)
+    chunk_tokens: Mapped[int | None] = mapped_column(BigInteger)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = _created_at()
     updated_at: Mapped[datetime] = mapped_column(
@@ -333,12 +343,16 @@ class Operation(Base):
     status: Mapped[str] = mapped_column(
         String(20), default=OperationStatus.PENDING, server_default=OperationStatus.PENDING
     )
+    kind: Mapped[str] = mapped_column(
+        String(20), default=OperationKind.CHUNKING, server_default=OperationKind.CHUNKING
+    )
     documents_total: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     documents_done: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     documents_failed: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     chunks_created: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
     error: Mapped[str | None] = mapped_column(Text)
-    # The configuration this operation chunks with ({"strategy", "params"}).
+    # A chunking operation: the configuration it chunks with ({"strategy", "params"}). An
+    # evaluation: its inputs ({"configs": [...], "k", "embedding_model"}).
     config: Mapped[dict[str, Any]] = mapped_column(JSONType)
     # The documents asked for; null means every document of the collection.
     document_ids: Mapped[list[str] | None] = mapped_column(JSONType)
@@ -420,6 +434,23 @@ class MaintenanceRun(Base):
     finished_at: Mapped[datetime | None]
     # One line: what was done (rows deleted, partitions analyzed, the skew), or why it failed.
     detail: Mapped[str] = mapped_column(Text, default="", server_default="")
+
+
+class EvaluationResult(Base):
+    """The scores of a completed evaluation (an operation of kind `evaluation`): `summary`
+    per configuration, `questions` per question and configuration (`evaluation/results.py`
+    says what each holds)."""
+
+    __tablename__ = "evaluation_results"
+
+    operation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("operations.id", ondelete="CASCADE"), primary_key=True
+    )
+    summary: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    question_count: Mapped[int] = mapped_column(Integer)
+    # Read only where asked for (it can be megabytes): the per-question page.
+    questions: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, deferred=True)
+    created_at: Mapped[datetime] = _created_at()
 
 
 class EvalQuestion(Base):

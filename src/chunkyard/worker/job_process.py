@@ -14,8 +14,14 @@ at a time; the job itself (`jobs.py`) stays where it is and stores what comes ba
 - the API process does I/O only while an embedded job runs (its event loop and GIL are not
   slowed by chunking), and gives back its memory after a large job.
 
-What goes over the pipe, parent to child: `(StoredFile, config)` per document, None to stop.
-Child to parent: `("warnings", [...])`, then `("batch", [Chunk, ...])` any number of times, then
+An evaluation embeds here too (`embed`): the `local` model's torch, and its memory, stay in
+a capped child, never in the API process or a worker.
+
+What goes over the pipe, parent to child: `(StoredFile, config)` per document, or
+`("embed", spec, texts)` for texts to embed (answered `("vectors", float32 matrix)`), None to
+stop.
+Child to parent: `("warnings", ([...], characters, pages))` (the extraction's warnings, its
+text's length, its page count or None), then `("batch", [Chunk, ...])` any number of times, then
 `("done", peak)` (the child's peak resident memory in bytes over that document, or None where
 the system cannot say; the parent records it in `document_memory_histogram`); or, at any
 point, `("failed", sentence)` (it is ready for the next document) or
@@ -200,7 +206,8 @@ class JobProcesses:
                     done, started = kind == "failed", False  # out of memory: it exits
                     raise DocumentFailed(value)
                 stream = _Batches(self, process)
-                yield FileChunks(list(value), stream.batches())
+                warnings, chars, pages = value
+                yield FileChunks(list(warnings), stream.batches(), chars, pages)
                 done = stream.finished
             finally:
                 self._busy.discard(process)
@@ -218,6 +225,35 @@ class JobProcesses:
                         # cancelled, when awaiting is no longer possible.
                         self.prestart()
 
+    async def embed(self, spec: Any, texts: list[str]) -> Any:
+        """The embeddings (a float32 matrix, one row per text) of `texts` by the embedder
+        `spec` names, computed in a child. Raises `DocumentFailed` with the reason (the
+        memory cap, a crash, the model's own error)."""
+        loop = asyncio.get_running_loop()
+        if self._slots is None or self._loop is not loop:
+            self._slots, self._loop = asyncio.Semaphore(self.size), loop
+        async with self._slots:
+            process = await self._take()
+            kept = False
+            try:
+                self._send(process, ("embed", spec, texts))  # if it is gone, receive says how
+                kind, value = await self.receive(process)
+                kept = kind in ("vectors", "failed")
+                if kind != "vectors":
+                    raise DocumentFailed(str(value))
+                return value
+            finally:
+                self._busy.discard(process)
+                if kept and not self.closed and process.alive():
+                    with self._lock:
+                        self._idle.append(process)
+                elif process.alive() and not self.closed:
+                    self._drain(process)  # abandoned (its job stopped): kept if it answers
+                else:
+                    process.stop(kill=True)
+                    if not self.closed:
+                        self.prestart()
+
     def _drain(self, process: JobProcess) -> None:
         """Read what is left of the document a stopped job abandoned, in a thread, then keep
         the child for the next one (it is warm: a new one takes a second to load); one that
@@ -232,7 +268,7 @@ class JobProcesses:
                     if not process.connection.poll(left):
                         break
                     kind = process.connection.recv()[0]
-                    if kind in ("done", "failed"):
+                    if kind in ("done", "failed", "vectors"):
                         kept = True
                         break
                     if kind == "out_of_memory":
@@ -402,12 +438,17 @@ def serve(connection: Connection, parent: int, memory_mb: int) -> None:
             return
         if request is None:
             return
+        if request[0] == "embed":
+            if not _embed(connection, request[1], request[2], memory_mb):
+                return
+            continue
         source, config = request
         batches: Iterator[list[Any]] | None = None
         measured = _reset_peak_memory()
         try:
-            warnings, batches = chunk_file_batches(source, config)
-            connection.send(("warnings", warnings))
+            extracted, batches = chunk_file_batches(source, config)
+            connection.send(("warnings", (extracted.warnings, extracted.chars,
+                                          extracted.pages)))
             for batch in batches:
                 connection.send(("batch", batch))
             connection.send(("done", _peak_memory() if measured else None))
@@ -423,6 +464,31 @@ def serve(connection: Connection, parent: int, memory_mb: int) -> None:
                 os._exit(OUT_OF_MEMORY_EXIT)  # the process is replaced, its heap may be in pieces
             _say(connection, ("failed", document_error(exc) if isinstance(exc, Exception) else
                               f"the tokenizer failed on this document: {exc}"))
+
+
+def _embed(connection: Connection, spec: Any, texts: list[str], memory_mb: int) -> bool:
+    """Answer one embedding request; False once the parent is gone."""
+    try:
+        import numpy as np
+
+        from chunkyard.embedding import get_embedder
+
+        vectors = np.asarray(get_embedder(spec).embed(texts), dtype=np.float32)
+        connection.send(("vectors", vectors))
+    except (BrokenPipeError, ConnectionResetError):
+        return False
+    except Exception as exc:
+        vectors = None
+        if ran_out_of_memory(exc, memory_mb):
+            _say(connection, ("out_of_memory", memory_message(memory_mb)))
+            os._exit(OUT_OF_MEMORY_EXIT)
+        _say(connection, ("failed", f"the embedding model failed: {_sentence(exc)}"))
+    return True
+
+
+def _sentence(exc: Exception) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:300]
 
 
 _HIGH_WATER = re.compile(rb"VmHWM:\s+(\d+) kB")

@@ -52,7 +52,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from chunkyard.core.types import Chunk
 from chunkyard.documents.chunking import FileChunks, chunk_file_batches, warm_up
-from chunkyard.documents.stored import StoredFile
+from chunkyard.documents.stored import StoredFile, stored_file_of
 from chunkyard.extract.safe_text import safe_string
 from chunkyard.kit.transient import is_transient
 from chunkyard.operations import parts
@@ -66,10 +66,12 @@ from chunkyard.storage.models import (
     Document,
     DocumentStatus,
     Operation,
+    OperationKind,
     OperationPart,
     OperationStatus,
 )
 from chunkyard.storage.repositories import DocumentChunkWriter, DocumentNotFound
+from chunkyard.worker.evaluation_job import Embed, EvaluationJob, thread_embed
 from chunkyard.worker.job_process import JobProcesses
 from chunkyard.worker.policy import decide, describe, document_error
 
@@ -81,6 +83,7 @@ __all__ = [
     "fail_part",
     "plan_operation",
     "process_chunker",
+    "process_embed",
     "run_operation",
     "run_part",
     "thread_chunker",
@@ -110,7 +113,7 @@ def thread_chunker(limiter: anyio.CapacityLimiter | None = None) -> Chunker:
 
     @asynccontextmanager
     async def chunk(source: StoredFile, config: dict[str, Any]) -> AsyncIterator[FileChunks]:
-        warnings, batches = await anyio.to_thread.run_sync(
+        extracted, batches = await anyio.to_thread.run_sync(
             chunk_file_batches, source, config, limiter=limiter)
 
         async def stream() -> AsyncIterator[list[Chunk]]:
@@ -118,7 +121,7 @@ def thread_chunker(limiter: anyio.CapacityLimiter | None = None) -> Chunker:
                     next, batches, None, limiter=limiter)) is not None:
                 yield batch
 
-        yield FileChunks(warnings, stream())
+        yield FileChunks(extracted.warnings, stream(), extracted.chars, extracted.pages)
 
     return chunk
 
@@ -126,6 +129,11 @@ def thread_chunker(limiter: anyio.CapacityLimiter | None = None) -> Chunker:
 def process_chunker(processes: JobProcesses) -> Chunker:
     """Chunk in `processes` (the capped job processes)."""
     return processes.chunk
+
+
+def process_embed(processes: JobProcesses) -> Embed:
+    """Embed (an evaluation's chunks and questions) in `processes`."""
+    return processes.embed
 
 
 async def run_operation(
@@ -136,6 +144,7 @@ async def run_operation(
     limiter: anyio.CapacityLimiter | None = None,
     bus: ProgressBus | None = None,
     chunker: Chunker | None = None,
+    embed: Embed | None = None,
 ) -> str:
     """Plan the operation and run its parts one after another; returns the operation's status
     at the end. An error is handled as `policy.decide` says, as the Celery tasks do: a part
@@ -153,7 +162,7 @@ async def run_operation(
                 settings, f"part {part_id}",
                 lambda part_id=part_id, owner=owner: run_part(  # type: ignore[misc]
                     settings, part_id, session_factory=factory, limiter=limiter, bus=bus,
-                    owner=owner, reraise=is_transient, chunker=chunker),
+                    owner=owner, reraise=is_transient, chunker=chunker, embed=embed),
                 lambda message, part_id=part_id, owner=owner: parts.fail_part(  # type: ignore[misc]
                     factory, part_id, message, owner, bus),
             )
@@ -219,6 +228,7 @@ async def run_part(
     owner: str | None = None,
     reraise: ErrorFilter | None = None,
     chunker: Chunker | None = None,
+    embed: Embed | None = None,
 ) -> str:
     """Run one part to its end; returns its operation's status. Raises `PartBusy` when
     another live job runs it, and the errors that `reraise` picks. Without `session_factory`
@@ -227,7 +237,7 @@ async def run_part(
     async with _sessions(settings, session_factory) as factory:
         lease = Lease(factory, part_id, owner or new_lease_owner(), settings.job_lease_seconds)
         return await _PartJob(settings, factory, lease, chunker or thread_chunker(limiter), bus,
-                              reraise).run()
+                              reraise, embed or thread_embed(limiter)).run()
 
 
 async def fail_operation(
@@ -294,6 +304,7 @@ class _PartJob:
         chunker: Chunker,
         bus: ProgressBus | None,
         reraise: ErrorFilter | None,
+        embed: Embed,
     ) -> None:
         self.settings = settings
         self.factory = factory
@@ -301,6 +312,7 @@ class _PartJob:
         self.chunker = chunker
         self.bus = bus
         self.reraise = reraise
+        self.embed = embed
 
     async def run(self) -> str:
         claim = await parts.claim(self.factory, self.settings, self.lease, self.bus)
@@ -339,6 +351,9 @@ class _PartJob:
             engine.connect() as connection,
             AsyncSession(bind=connection, expire_on_commit=False) as session,
         ):
+            if claim.kind == OperationKind.EVALUATION:
+                await EvaluationJob(self, self.embed).walk(session, claim)
+                return
             for _, source in claim.sources:
                 if self.lease.lost or not await self._process(session, claim, source):
                     return
@@ -349,31 +364,30 @@ class _PartJob:
     async def _process(self, session: AsyncSession, claim: Claim, source: Source | None) -> bool:
         """One document in one transaction; False once the job must stop."""
         if source is None:
-            return await self._count(session, claim, failed=1)  # deleted since
+            return await self.count_document(session, claim, failed=1)  # deleted since
         if source.unchanged:
-            return await self._count(session, claim, done=1, chunks=source.chunked_here)
-        stored = StoredFile(
-            source.id, self.settings.data_dir / source.storage_path, source.filename,
-            source.content_sha256, max_extracted_chars=self.settings.max_extracted_chars)
+            return await self.count_document(session, claim, done=1, chunks=source.chunked_here)
+        stored = stored_file_of(source, self.settings.data_dir,
+                                max_extracted_chars=self.settings.max_extracted_chars)
         try:
             count = await self._chunk_and_store(session, claim, source, stored)
         except DocumentNotFound:
             await session.rollback()
-            return await self._count(session, claim, failed=1)
+            return await self.count_document(session, claim, failed=1)
         except _StoreFailed as failed:
             cause = failed.__cause__
             assert isinstance(cause, Exception)
-            if self._goes_on(cause):
+            if self.goes_on(cause):
                 raise cause from None
             await session.rollback()
             return await self._fail_document(
                 session, claim, source, document_error(cause, storing=True))
         except Exception as exc:
-            if self._goes_on(exc):
+            if self.goes_on(exc):
                 raise
             await session.rollback()
             return await self._fail_document(session, claim, source, document_error(exc))
-        return await self._count(session, claim, done=1, chunks=count)
+        return await self.count_document(session, claim, done=1, chunks=count)
 
     async def _chunk_and_store(
         self, session: AsyncSession, claim: Claim, source: Source, stored: StoredFile
@@ -387,10 +401,11 @@ class _PartJob:
             chunker_version=CHUNKER_VERSION, content_sha256=source.content_sha256,
             operation_id=claim.operation_id)
         held: list[Chunk] = []
-        held_chars = 0
+        held_chars = tokens = 0
         async with self.chunker(stored, claim.config) as chunked:
             async for batch in chunked.batches:
                 held_chars += sum(len(chunk.text) for chunk in batch)
+                tokens += sum(chunk.tokens for chunk in batch)
                 if (writer.began or len(held) + len(batch) > BUFFERED_CHUNKS
                         or held_chars > BUFFERED_CHARS):
                     await _storing(self._write(writer, held, batch))
@@ -398,14 +413,17 @@ class _PartJob:
                 else:
                     held.extend(batch)
             warnings = chunked.warnings
+            measured: dict[str, Any] = {"text_chars": chunked.chars, "pages": chunked.pages,
+                                        "chunk_tokens": tokens}
         await _storing(self._write(writer, held, [], last=True))
         if warnings:
-            await _storing(session.execute(
-                update(Document)
-                .where(Document.id == source.id)
-                .values(error=" ".join(f"Warning: {w}." for w in warnings))
-                .execution_options(synchronize_session=False)
-            ))
+            measured["error"] = " ".join(f"Warning: {w}." for w in warnings)
+        await _storing(session.execute(
+            update(Document)
+            .where(Document.id == source.id)
+            .values(measured)
+            .execution_options(synchronize_session=False)
+        ))
         return writer.count
 
     @staticmethod
@@ -423,7 +441,7 @@ class _PartJob:
         if last:
             await writer.finish()
 
-    def _goes_on(self, exc: Exception) -> bool:
+    def goes_on(self, exc: Exception) -> bool:
         """Whether an error inside one document is the part's (transient, or what `reraise`
         picks), not the document's own."""
         return is_transient(exc) or (self.reraise is not None and self.reraise(exc))
@@ -441,9 +459,9 @@ class _PartJob:
             .values(status=DocumentStatus.FAILED, error=safe_string(reason))
             .execution_options(synchronize_session=False)
         )
-        return await self._count(session, claim, failed=1)
+        return await self.count_document(session, claim, failed=1)
 
-    async def _count(
+    async def count_document(
         self, session: AsyncSession, claim: Claim, *, done: int = 0, failed: int = 0,
         chunks: int = 0,
     ) -> bool:

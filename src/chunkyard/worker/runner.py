@@ -38,12 +38,14 @@ from chunkyard.operations.lease import db_now, lease_is_free
 from chunkyard.operations.queue import JobRunner
 from chunkyard.settings import Settings
 from chunkyard.storage.models import Operation, OperationPart, OperationStatus, PartStatus
+from chunkyard.worker.evaluation_job import Embed
 from chunkyard.worker.job_process import JobProcesses
 from chunkyard.worker.jobs import (
     Chunker,
     SessionFactory,
     fail_operation,
     process_chunker,
+    process_embed,
     run_operation,
     warm_up,
 )
@@ -67,6 +69,7 @@ async def start_embedded_runner(
         processes = JobProcesses(settings.operation_memory_mb, cpu_count())
     runner = OperationRunner(settings, session_factory, limiter, bus=bus,
                              chunker=process_chunker(processes),
+                             embed=process_embed(processes),
                              slots=RUNNING_PER_PROCESS * cpu_count())
     runner.processes = processes
     runner.resuming = asyncio.create_task(_resume(runner, warm=True), name="resume-operations")
@@ -152,6 +155,7 @@ class OperationRunner:
         limiter: anyio.CapacityLimiter | None = None,
         bus: ProgressBus | None = None,
         chunker: Chunker | None = None,
+        embed: Embed | None = None,
         slots: int | None = None,
     ) -> None:
         self.settings = settings
@@ -160,6 +164,7 @@ class OperationRunner:
         self.limiter = limiter
         self.bus = bus
         self.chunker = chunker
+        self.embed = embed
         self.tasks: dict[uuid.UUID, asyncio.Task[str]] = {}
         self.resuming: asyncio.Task[None] | None = None
         self.sweeping: asyncio.Task[None] | None = None
@@ -199,6 +204,7 @@ class OperationRunner:
             self.settings, operation_id,
             session_factory=self.session_factory, limiter=self.limiter, bus=self.bus,
             chunker=self.chunker,
+            embed=self.embed,
         )
 
     def _forget(self, operation_id: uuid.UUID, task: asyncio.Task[str]) -> None:

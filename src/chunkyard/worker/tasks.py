@@ -36,6 +36,7 @@ from chunkyard.operations.events import ProgressBus
 from chunkyard.operations.lease import SessionFactory, new_lease_owner
 from chunkyard.settings import Settings
 from chunkyard.storage.engine import create_engine, create_session_factory
+from chunkyard.worker.evaluation_job import Embed
 from chunkyard.worker.job_process import JobProcesses
 from chunkyard.worker.jobs import (
     Chunker,
@@ -44,6 +45,7 @@ from chunkyard.worker.jobs import (
     fail_part,
     plan_operation,
     process_chunker,
+    process_embed,
     run_part,
 )
 from chunkyard.worker.mode import ExecutionMode
@@ -133,7 +135,7 @@ def execute_part(task: Any, settings: Settings, raw_id: str) -> str:
     try:
         return _run(settings, lambda sessions, bus: run_part(
             settings, part_id, session_factory=sessions, bus=bus, owner=owner,
-            reraise=_hand_back, chunker=_job_chunker()))
+            reraise=_hand_back, chunker=_job_chunker(), embed=_job_embed()))
     except PartBusy as busy:
         verdict = decide(busy, 0, settings)
         logger.info("%s; sent again to run in %.1f s", verdict.message, verdict.delay)
@@ -149,6 +151,12 @@ def _job_chunker() -> Chunker:
     """The job processes of this worker process (called from inside `_run`)."""
     assert _process is not None
     return process_chunker(job_processes(_process.settings))
+
+
+def _job_embed() -> Embed:
+    """The job processes of this worker process, for an evaluation's embeddings."""
+    assert _process is not None
+    return process_embed(job_processes(_process.settings))
 
 
 _job_processes: JobProcesses | None = None
