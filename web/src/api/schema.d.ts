@@ -594,6 +594,68 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/collections/{collection_id}/evaluations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Evaluations */
+        get: operations["list_evaluations_api_v1_collections__collection_id__evaluations_get"];
+        put?: never;
+        /**
+         * Start Evaluation
+         * @description Score each configuration by what it retrieves for the collection's questions: the
+         *     documents the questions refer to are chunked with it (nothing is stored), chunks and
+         *     questions embedded, the top `k` chunks retrieved per question and scored against its
+         *     references (recall, precision, IoU). Poll it, or follow its operation's WebSocket.
+         */
+        post: operations["start_evaluation_api_v1_collections__collection_id__evaluations_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/evaluations/{evaluation_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Evaluation */
+        get: operations["get_evaluation_api_v1_evaluations__evaluation_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/evaluations/{evaluation_id}/questions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Question Scores
+         * @description Per question, in question order: its references, and per configuration its scores and
+         *     the chunks it retrieved (empty until the evaluation completes).
+         */
+        get: operations["question_scores_api_v1_evaluations__evaluation_id__questions_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -706,6 +768,19 @@ export interface components {
              * @description When the key last authenticated a request (to about a minute).
              */
             last_used_at: string | null;
+        };
+        /** Best */
+        Best: {
+            /**
+             * Iou
+             * @description Index in `results` of the highest IoU.
+             */
+            iou: number | null;
+            /**
+             * Recall
+             * @description Index in `results` of the highest recall.
+             */
+            recall: number | null;
         };
         /** Body_import_questions_api_v1_collections__collection_id__questions_import_post */
         Body_import_questions_api_v1_collections__collection_id__questions_import_post: {
@@ -905,6 +980,47 @@ export interface components {
              */
             error: string | null;
         };
+        /** ConfigScore */
+        ConfigScore: {
+            /** Strategy */
+            strategy: string;
+            /** Params */
+            params: {
+                [key: string]: unknown;
+            };
+            /**
+             * Recall
+             * @description Mean over the questions of the reference characters the retrieved chunks cover, over the reference characters.
+             */
+            recall: number;
+            /**
+             * Precision
+             * @description Mean of the covered reference characters over the retrieved characters.
+             */
+            precision: number;
+            /**
+             * Iou
+             * @description Mean of the covered reference characters over the retrieved characters plus the reference characters left uncovered.
+             */
+            iou: number;
+            /**
+             * Chunks
+             * @description Chunks the evaluated documents gave.
+             */
+            chunks: number;
+            /**
+             * Tokens
+             * @description Their tokens by the configuration's tokenizer: what embedding them costs.
+             */
+            tokens: number;
+            /** Documents Failed */
+            documents_failed: number;
+            /**
+             * Error
+             * @description Why documents failed, when some did.
+             */
+            error: string | null;
+        };
         /** DiffChangesOut */
         DiffChangesOut: {
             /**
@@ -1027,6 +1143,21 @@ export interface components {
             content_sha256: string;
             /** Chunk Count */
             chunk_count: number;
+            /**
+             * Characters
+             * @description Its extracted text's length in characters, as measured when it was last chunked (null before).
+             */
+            characters?: number | null;
+            /**
+             * Pages
+             * @description Its pages (PDF), as counted when it was last chunked; null for a kind without pages, or before.
+             */
+            pages?: number | null;
+            /**
+             * Tokens
+             * @description The tokens of its stored chunks by their configuration's tokenizer (with overlap, counted in each chunk), as measured when it was last chunked (null before).
+             */
+            tokens?: number | null;
             /** Error */
             error: string | null;
             /** @description The configuration its stored chunks were made with (`{strategy, params}`), or null when it has no stored chunks yet. */
@@ -1097,6 +1228,85 @@ export interface components {
             error: string;
             /** Detail */
             detail: string;
+        };
+        /** EvaluationCreate */
+        EvaluationCreate: {
+            /**
+             * Configs
+             * @description The configurations to score, 1 to 6; each is validated as a chunking configuration is.
+             */
+            configs: components["schemas"]["ChunkConfig"][];
+            /**
+             * K
+             * @description Chunks retrieved per question.
+             * @default 5
+             */
+            k: number;
+            /**
+             * Embedding Model
+             * @description What embeds the chunks and the questions: `static` (the bundled static model, fast) or `local` (all-MiniLM-L6-v2, the model `bench/retrieval.py` scores with; needs the `semantic` extra).
+             * @default static
+             * @enum {string}
+             */
+            embedding_model: "static" | "local";
+        };
+        /** EvaluationOut */
+        EvaluationOut: {
+            /**
+             * Id
+             * Format: uuid
+             * @description Also its operation's id: follow it on `/operations/{id}/ws`, cancel it with `/operations/{id}/cancel`.
+             */
+            id: string;
+            /**
+             * Collection Id
+             * Format: uuid
+             */
+            collection_id: string;
+            /** Status */
+            status: string;
+            /** K */
+            k: number;
+            /** Embedding Model */
+            embedding_model: string;
+            /** Configs */
+            configs: components["schemas"]["ChunkConfig"][];
+            /**
+             * Documents Total
+             * @description Documents to chunk: each evaluated document once per configuration.
+             */
+            documents_total: number;
+            /** Documents Done */
+            documents_done: number;
+            /** Documents Failed */
+            documents_failed: number;
+            /** Error */
+            error: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Finished At */
+            finished_at: string | null;
+            /**
+             * Questions
+             * @description Questions scored (once completed).
+             */
+            questions: number | null;
+            /**
+             * Results
+             * @description Per configuration, in the order asked, once completed.
+             */
+            results: components["schemas"]["ConfigScore"][] | null;
+            best: components["schemas"]["Best"] | null;
+        };
+        /** EvaluationPage */
+        EvaluationPage: {
+            /** Items */
+            items: components["schemas"]["EvaluationOut"][];
+            /** Next Cursor */
+            next_cursor: string | null;
         };
         /**
          * LastOperation
@@ -1194,6 +1404,11 @@ export interface components {
              * Format: uuid
              */
             id: string;
+            /**
+             * Kind
+             * @description `chunking`, or `evaluation` (see `/evaluations/{id}`).
+             */
+            kind: string;
             /** Status */
             status: string;
             /** Documents Total */
@@ -1284,6 +1499,30 @@ export interface components {
             /** Cached */
             cached: boolean;
         };
+        /** QuestionConfigScore */
+        QuestionConfigScore: {
+            /** Recall */
+            recall: number;
+            /** Precision */
+            precision: number;
+            /** Iou */
+            iou: number;
+            /**
+             * Found
+             * @description Reference characters the retrieved chunks cover.
+             */
+            found: number;
+            /**
+             * Reference
+             * @description Reference characters.
+             */
+            reference: number;
+            /**
+             * Retrieved
+             * @description The chunks retrieved, best first.
+             */
+            retrieved: components["schemas"]["Retrieved"][];
+        };
         /** QuestionCreate */
         QuestionCreate: {
             /** Question */
@@ -1338,6 +1577,30 @@ export interface components {
         QuestionPage: {
             /** Items */
             items: components["schemas"]["QuestionOut"][];
+            /** Next Cursor */
+            next_cursor: string | null;
+        };
+        /** QuestionScore */
+        QuestionScore: {
+            /**
+             * Question Id
+             * Format: uuid
+             */
+            question_id: string;
+            /** Question */
+            question: string;
+            /** References */
+            references: components["schemas"]["Reference"][];
+            /**
+             * Configs
+             * @description Per configuration, in the evaluation's order.
+             */
+            configs: components["schemas"]["QuestionConfigScore"][];
+        };
+        /** QuestionScorePage */
+        QuestionScorePage: {
+            /** Items */
+            items: components["schemas"]["QuestionScore"][];
             /** Next Cursor */
             next_cursor: string | null;
         };
@@ -1410,6 +1673,20 @@ export interface components {
             start: number;
             /** End */
             end: number;
+        };
+        /** Retrieved */
+        Retrieved: {
+            /**
+             * Document Id
+             * Format: uuid
+             */
+            document_id: string;
+            /** Start */
+            start: number;
+            /** End */
+            end: number;
+            /** Similarity */
+            similarity: number;
         };
         /**
          * StoredChunkOut
@@ -3949,6 +4226,261 @@ export interface operations {
                 content: {
                     "application/json": unknown;
                     "text/csv": unknown;
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found (or another user's) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input; `detail` names the field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_evaluations_api_v1_collections__collection_id__evaluations_get: {
+        parameters: {
+            query?: {
+                /** @description Items per page, 1..1000. */
+                limit?: number;
+                /** @description `next_cursor` of the previous page; absent: the first. */
+                cursor?: string | null;
+            };
+            header?: never;
+            path: {
+                collection_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvaluationPage"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found (or another user's) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input; `detail` names the field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    start_evaluation_api_v1_collections__collection_id__evaluations_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                collection_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EvaluationCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvaluationOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found (or another user's) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input; `detail` names the field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The user has the most operations (evaluations included) pending or running at once (`Retry-After` says when to try again) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_evaluation_api_v1_evaluations__evaluation_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                evaluation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvaluationOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found (or another user's) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input; `detail` names the field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    question_scores_api_v1_evaluations__evaluation_id__questions_get: {
+        parameters: {
+            query?: {
+                /** @description Items per page, 1..1000. */
+                limit?: number;
+                /** @description `next_cursor` of the previous page; absent: the first. */
+                cursor?: string | null;
+            };
+            header?: never;
+            path: {
+                evaluation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QuestionScorePage"];
                 };
             };
             /** @description Bad request */

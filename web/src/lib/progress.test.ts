@@ -15,6 +15,7 @@ import {
 function op(patch: Partial<Operation> = {}): Operation {
   return {
     id: "op-1",
+    kind: "chunking",
     status: "running",
     documents_total: 4,
     documents_done: 0,

@@ -62,6 +62,7 @@ function doc(filename: string): Partial<DocumentOut> {
 function operation(status: string): Operation {
   return {
     id: "op-1",
+    kind: "chunking",
     status,
     documents_total: 2,
     documents_done: status === "cancelled" ? 1 : 0,
