@@ -181,6 +181,8 @@ def _foreign_cases(schema: Any, a: Owner, b: Owner) -> list[schemathesis.Case]:
             "references": [{"document_id": b.document_id, "start": 0, "end": 5}]},
         f"POST {API}/collections/{{collection_id}}/questions/import": {
             "file": b"question,references,corpus_id\n"},
+        f"POST {API}/collections/{{collection_id}}/evaluations": {
+            "configs": [{"strategy": "recursive", "params": {}}]},
     }
     cases = []
     for result in schema.get_all_operations():
