@@ -113,6 +113,19 @@ const XSS = `# Payloads <img src=x onerror="window.__xss='heading';alert('headin
 `;
 const XSS_NAME = `<img src=x onerror="window.__xss='name'">`;
 
+// An answer after characters of two UTF-16 units each (an emoji, a musical symbol): its offsets
+// are code points on the server, one less per such character than the page's string indices.
+const ANSWERS = `# Answers 😀
+
+A line before, with a clef 𝄞 in it.
+
+The answer is forty-two. Nobody knows the question.
+
+## Other matters
+
+Tea is served at four, and the library closes at nine.
+`;
+
 function bigMarkdown(bytes) {
   const words = "chunk token offset boundary retrieval overlap embedding corpus heading sentence".split(" ");
   let seed = 7;
@@ -679,6 +692,150 @@ describe("Chunkyard web UI", () => {
     assert.equal(await page.locator(".config-card[data-changed=true]").count(), 1);
     await page.getByRole("button", { name: "Compare", exact: true }).click();
     await page.getByTestId("compare-stale").waitFor({ state: "detached" });
+  });
+
+  it("adds questions by selecting their answers in a document's text, imports and exports them", async () => {
+    const created = await apiJson(page, "POST", "/collections", { name: "Evaluation", config: { strategy: "recursive", params: { chunk_size: 64 } } });
+    state.evalId = created.id;
+    const docs = await uploadByApi(page, created.id, [file("answers.md", "text/markdown", ANSWERS), file("guide.md", "text/markdown", MARKDOWN)]);
+    state.evalDocs = Object.fromEntries(docs.map((d) => [d.filename, d.id]));
+    await page.goto(`${BASE}/collections/${created.id}`);
+    await page.getByRole("link", { name: "Evaluation questions" }).click();
+    await page.getByRole("heading", { name: "Questions of Evaluation", level: 1 }).waitFor();
+    await page.getByText("No questions yet: add one below, or import a CSV file.").waitFor();
+
+    // A question whose answer comes after an emoji: selected with the mouse's own API (a DOM
+    // selection), it is sent in code points (the emoji is one), not in UTF-16 units (two).
+    await page.fill("#question-text", "What is the answer to everything?");
+    await page.selectOption("#question-document", state.evalDocs["answers.md"]);
+    const region = page.getByRole("region", { name: "Text of answers.md" });
+    await region.waitFor();
+    const answer = "The answer is forty-two.";
+    await region.evaluate((el, words) => {
+      const node = [...el.querySelectorAll("span")].map((s) => s.firstChild).find((n) => n && n.textContent.includes(words));
+      const at = node.textContent.indexOf(words);
+      const range = document.createRange();
+      range.setStart(node, at);
+      range.setEnd(node, at + words.length);
+      const selection = document.getSelection();
+      selection.removeAllRanges();
+      selection.addRange(range);
+      el.dispatchEvent(new MouseEvent("mouseup", { bubbles: true }));
+    }, answer);
+    // Where the answer is in the extracted text, in code points (what the server counts).
+    const extracted = (await apiJson(page, "GET", `/documents/${state.evalDocs["answers.md"]}/text`)).text;
+    const expectedStart = [...extracted.slice(0, extracted.indexOf(answer))].length;
+    assert.ok(expectedStart > 0 && expectedStart < extracted.indexOf(answer), "the fixture has characters of two UTF-16 units before the answer");
+    await page.locator(`[data-testid=picked][data-start="${expectedStart}"][data-end="${expectedStart + answer.length}"]`).waitFor();
+    await page.getByRole("button", { name: "Add the selection as a reference" }).click();
+    await page.getByRole("list", { name: "References of the new question" }).getByText(`characters ${expectedStart}–${expectedStart + answer.length}`, { exact: false }).waitFor();
+    await axe(page, "questions (new question)");
+    await narrow(page, "questions (new question)");
+    await page.getByRole("button", { name: "Save the question" }).click();
+    await page.locator(".question-list .question-text", { hasText: "What is the answer to everything?" }).waitFor();
+
+    // A second, its answer found by typing it (the keyboard's way), in the other document.
+    await page.fill("#question-text", "Which strategies are there?");
+    await page.selectOption("#question-document", state.evalDocs["guide.md"]);
+    await page.getByRole("region", { name: "Text of guide.md" }).waitFor();
+    await page.fill("#question-find", "Character, recursive, markdown, semantic, hierarchical and hybrid.");
+    await page.getByRole("button", { name: "Find", exact: true }).click();
+    await page.getByRole("button", { name: "Add the selection as a reference" }).click();
+    await page.getByRole("button", { name: "Save the question" }).click();
+    await page.locator(".question-list .question-text", { hasText: "Which strategies are there?" }).waitFor();
+
+    // What the server stored indexes the extracted text: its code points are the excerpts.
+    const stored = (await apiJson(page, "GET", `/collections/${created.id}/questions`)).items;
+    assert.equal(stored.length, 2);
+    const textOf = async (id) => [...(await apiJson(page, "GET", `/documents/${id}/text`)).text];
+    const answersText = await textOf(state.evalDocs["answers.md"]);
+    const guideText = await textOf(state.evalDocs["guide.md"]);
+    const [first, second] = stored;
+    assert.deepEqual(first.references.map((r) => answersText.slice(r.start, r.end).join("")), [answer]);
+    assert.deepEqual(second.references.map((r) => guideText.slice(r.start, r.end).join("")), ["Character, recursive, markdown, semantic, hierarchical and hybrid."]);
+
+    // A CSV file in the shared set's format: one more question.
+    const excerpt = "Install the package and run the service.";
+    const at = guideText.join("").indexOf(excerpt);
+    const csv = `question,references,corpus_id\n"How is it installed?","${JSON.stringify([{ content: excerpt, start_index: at, end_index: at + excerpt.length }]).replace(/"/g, '""')}",guide\n`;
+    await page.setInputFiles("#questions-csv", file("questions.csv", "text/csv", csv));
+    await page.getByTestId("import-result").getByText("Imported 1 question; the collection has 3 questions.").waitFor();
+    await page.locator(".question-list .question-text", { hasText: "How is it installed?" }).waitFor();
+    // A file with a bad row adds nothing, and says which row.
+    await page.setInputFiles("#questions-csv", file("bad.csv", "text/csv", "question,references,corpus_id\n,[],guide\n"));
+    await page.getByRole("alert").getByText(/^The file was not imported:/).waitFor();
+    assert.match(await page.getByRole("alert").textContent(), /row 2/i);
+    assert.equal((await apiJson(page, "GET", `/collections/${created.id}/questions`)).items.length, 3);
+    const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("link", { name: "Export the questions (CSV)" }).click()]);
+    const exported = readFileSync(await download.path(), "utf8");
+    assert.match(exported, /^question,references,corpus_id/);
+    for (const q of ["What is the answer to everything?", "Which strategies are there?", "How is it installed?"]) assert.ok(exported.includes(q), `the export has ${q}`);
+    await axe(page, "questions");
+    await narrow(page, "questions");
+    await shot(page, "questions");
+  });
+
+  it("evaluates configurations by retrieval: progress, the table with the best marked, a question's chunks against its answer", async () => {
+    await page.getByRole("link", { name: "Evaluate configurations with these questions" }).click();
+    await page.getByRole("heading", { name: "Evaluate Evaluation by retrieval", level: 1 }).waitFor();
+    await page.getByRole("heading", { name: "Configuration 1" }).waitFor();
+    await page.getByRole("button", { name: "Add a configuration (1 of 6)" }).click();
+    const second = page.locator(".config-card").nth(1);
+    await second.locator("select").first().selectOption("character");
+    await second.getByLabel("Chunk Size", { exact: true }).fill("32");
+    await page.fill("#evaluation-k", "3");
+    await axe(page, "evaluate");
+    await narrow(page, "evaluate");
+    await page.getByRole("button", { name: "Start the evaluation (2 configurations)" }).click();
+    await page.waitForURL(/\/evaluations\/[0-9a-f-]{36}$/);
+    const evaluationId = page.url().split("/").pop();
+    await page.locator("[data-testid=evaluation-summary][data-status=completed]").waitFor({ timeout: 120_000 });
+    const results = page.getByTestId("evaluation-results");
+    await results.waitFor();
+    const evaluation = await apiJson(page, "GET", `/evaluations/${evaluationId}`);
+    assert.equal(evaluation.status, "completed");
+    assert.equal(evaluation.k, 3);
+    assert.equal(evaluation.results.length, 2);
+    const rows = results.locator("tbody tr");
+    assert.equal(await rows.count(), 2);
+    // The best by IoU and by recall are marked where the server says they are.
+    assert.equal(await results.locator("tbody tr[data-best-iou=true]").getAttribute("data-config"), String(evaluation.best.iou));
+    assert.equal(await results.locator("tbody tr[data-best-recall=true]").getAttribute("data-config"), String(evaluation.best.recall));
+    await results.locator("tbody tr[data-best-iou=true]").getByText("★ best IoU").waitFor();
+    for (const [n, r] of evaluation.results.entries()) {
+      const cells = await rows.nth(n).locator("td").allTextContents();
+      assert.equal(cells[0], `${(Math.round(r.recall * 1000) / 10).toFixed(1)}%`);
+      assert.equal(cells[2], `${(Math.round(r.iou * 1000) / 10).toFixed(1)}%`);
+      assert.equal(cells[3], r.chunks.toLocaleString("en-US"));
+    }
+    await axe(page, "evaluation");
+    await narrow(page, "evaluation");
+    // A question opened: the chunks retrieved for it, against its reference, in the text.
+    const question = page.locator(".eval-question", { hasText: "What is the answer to everything?" });
+    await question.locator("summary").click();
+    const text = question.locator(".eval-text").first();
+    await text.waitFor();
+    assert.ok((await question.locator(".eval-text mark.eval-reference, .eval-text mark.eval-both").count()) > 0, "the reference is marked");
+    assert.ok((await question.locator(".eval-text [data-rank]").count()) > 0, "the retrieved chunks are marked");
+    assert.ok((await text.textContent()).includes("The answer is forty-two."));
+    await axe(page, "evaluation (question open)");
+    await narrow(page, "evaluation (question open)");
+    await shot(page, "evaluation");
+
+    // From Compare: "Score by retrieval" evaluates the compared configurations.
+    await page.getByRole("link", { name: "Compare" }).click();
+    await page.getByRole("heading", { name: "Compare configurations" }).waitFor();
+    await page.getByLabel("An uploaded document").check();
+    await page.selectOption("#compare-collection", state.evalId);
+    await page.locator(`#compare-document option[value="${state.evalDocs["guide.md"]}"]`).waitFor({ state: "attached" });
+    await page.selectOption("#compare-document", state.evalDocs["guide.md"]);
+    await page.getByRole("button", { name: "Score by retrieval" }).click();
+    await page.waitForURL(/\/evaluations\/[0-9a-f-]{36}$/);
+    await page.locator("[data-testid=evaluation-summary][data-status=completed]").waitFor({ timeout: 120_000 });
+    assert.equal(await page.getByTestId("evaluation-results").locator("tbody tr").count(), 2);
+    const list = await apiJson(page, "GET", `/collections/${state.evalId}/evaluations`);
+    assert.equal(list.items.length, 2);
+    assert.deepEqual(list.items[1].configs.map((c) => c.strategy), ["recursive", "markdown"]);
   });
 
   it("runs chunking and watches the progress reach 100% over the WebSocket", async () => {

@@ -13,6 +13,8 @@ const PlaygroundScreen = lazy(() => import("./screens/PlaygroundScreen"));
 const CompareScreen = lazy(() => import("./screens/CompareScreen"));
 const ChunksScreen = lazy(() => import("./screens/ChunksScreen"));
 const QuestionsScreen = lazy(() => import("./screens/QuestionsScreen"));
+const EvaluationsScreen = lazy(() => import("./screens/EvaluationsScreen"));
+const EvaluationScreen = lazy(() => import("./screens/EvaluationScreen"));
 
 export function App() {
   const [queryClient] = useState(createQueryClient);
@@ -136,6 +138,20 @@ function Routes() {
         {(params) => (
           <Protected name="questions">
             <QuestionsScreen collectionId={params.id} />
+          </Protected>
+        )}
+      </Route>
+      <Route path="/collections/:id/evaluations">
+        {(params) => (
+          <Protected name="evaluations">
+            <EvaluationsScreen collectionId={params.id} />
+          </Protected>
+        )}
+      </Route>
+      <Route path="/evaluations/:id">
+        {(params) => (
+          <Protected name="evaluation">
+            <EvaluationScreen id={params.id} />
           </Protected>
         )}
       </Route>

@@ -21,6 +21,10 @@ interface Props {
   collectionId: string;
   operation: Operation;
   onFinished: (operation: Operation) => void;
+  /** The progress in words (a chunking operation's by default). */
+  describe?: (operation: Operation) => string;
+  /** What the cancel button says. */
+  cancelLabel?: string;
 }
 
 const TRANSPORT_TEXT: Record<string, string> = {
@@ -30,7 +34,13 @@ const TRANSPORT_TEXT: Record<string, string> = {
   done: "Finished",
 };
 
-export function OperationProgress({ collectionId, operation, onFinished }: Props) {
+export function OperationProgress({
+  collectionId,
+  operation,
+  onFinished,
+  describe = describeProgress,
+  cancelLabel = "Cancel operation",
+}: Props) {
   const [state, setState] = useState<ProgressState>(() => initialProgress(operation));
   const tracker = useRef<OperationTracker | null>(null);
   const finished = useRef(false);
@@ -61,7 +71,7 @@ export function OperationProgress({ collectionId, operation, onFinished }: Props
     }
   }, [op]);
 
-  const announcement = useAnnouncement(op);
+  const announcement = useAnnouncement(op, describe);
   const share = progressShare(op);
   const percent = Math.round(share * 100);
 
@@ -80,7 +90,7 @@ export function OperationProgress({ collectionId, operation, onFinished }: Props
         <progress max={100} value={percent} aria-label={`Progress of operation ${op.id.slice(0, 8)}`} />
         <span className="progress-percent">{percent}%</span>
       </div>
-      <p className="progress-text">{describeProgress(op)}</p>
+      <p className="progress-text">{describe(op)}</p>
       {op.error ? <p className="field-error">Reason: {op.error}</p> : null}
       <p className="muted transport">{TRANSPORT_TEXT[state.transport]}</p>
       {state.error && state.transport === "polling" ? <p className="muted">Last check failed: {state.error}</p> : null}
@@ -89,7 +99,7 @@ export function OperationProgress({ collectionId, operation, onFinished }: Props
       </p>
       {!isFinal(op.status) ? (
         <button type="button" onClick={() => cancel.mutate()} disabled={cancel.isPending}>
-          {cancel.isPending ? "Cancelling…" : "Cancel operation"}
+          {cancel.isPending ? "Cancelling…" : cancelLabel}
         </button>
       ) : null}
       <ErrorMessage error={errorText(cancel.error)} />
@@ -98,15 +108,15 @@ export function OperationProgress({ collectionId, operation, onFinished }: Props
 }
 
 /** The progress sentence, changed only at each tenth or status change (not at every event). */
-function useAnnouncement(op: Operation): string {
-  const [text, setText] = useState(describeProgress(op));
+function useAnnouncement(op: Operation, describe: (operation: Operation) => string): string {
+  const [text, setText] = useState(describe(op));
   const last = useRef({ status: op.status, tenth: Math.floor(progressShare(op) * 10) });
   useEffect(() => {
     const tenth = Math.floor(progressShare(op) * 10);
     if (op.status !== last.current.status || tenth !== last.current.tenth) {
       last.current = { status: op.status, tenth };
-      setText(describeProgress(op));
+      setText(describe(op));
     }
-  }, [op]);
+  }, [op, describe]);
   return text;
 }

@@ -25,7 +25,7 @@ export function QuestionsCsv({ collectionId }: { collectionId: string }) {
         <code>{"{content, start_index, end_index}"}</code>) and <code>corpus_id</code> (the document&apos;s file name, with or
         without its extension). A file with a problem adds nothing and says which rows are wrong.
       </p>
-      <div className="inline-fields">
+      <div className="inline-fields csv-fields">
         <div className="field">
           <label htmlFor="questions-csv">Import questions from a CSV file</label>
           <input

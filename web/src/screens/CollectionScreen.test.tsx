@@ -195,6 +195,16 @@ describe("CollectionScreen", () => {
     expect(api.cancelOperation).toHaveBeenCalledWith("op-1");
   });
 
+  it("leaves evaluations out of the chunking operations: they have a screen of their own", async () => {
+    api.operations.mockResolvedValue([operation("completed"), { ...operation("running"), id: "ev-1", kind: "evaluation" }]);
+    renderWithQueries(<CollectionScreen id="c1" />);
+    await vi.waitFor(() => expect(within(historyTable()).getByText("Completed")).toBeTruthy());
+    expect(within(historyTable()).getAllByRole("row")).toHaveLength(2);
+    expect(document.querySelector(".operation-progress[data-operation=ev-1]")).toBeNull();
+    expect(screen.getByRole("link", { name: "Evaluate by retrieval" }).getAttribute("href")).toBe("/collections/c1/evaluations");
+    expect(screen.getByRole("link", { name: "Evaluation questions" }).getAttribute("href")).toBe("/collections/c1/questions");
+  });
+
   it("shows why an operation could not start, in the server's words", async () => {
     renderWithQueries(<CollectionScreen id="c1" />);
     await screen.findByText("No operations yet.");

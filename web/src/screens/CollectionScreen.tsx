@@ -24,6 +24,11 @@ export function CollectionScreen({ id }: { id: string }) {
   const collection = useQuery(queries.collection(id));
   const documents = useQuery(queries.documents(id));
   const operations = useQuery(queries.operations(id));
+  // Evaluations are operations too (they store no chunks): they have a screen of their own.
+  const chunkingOperations = useMemo(
+    () => (operations.data ? operations.data.filter((op) => (op as { kind?: string }).kind !== "evaluation") : NO_OPERATIONS),
+    [operations.data],
+  );
   const [selected, setSelected] = useState<Set<string>>(new Set());
   useTitle(collection.data?.name ?? "Collection");
 
@@ -80,7 +85,7 @@ export function CollectionScreen({ id }: { id: string }) {
           <ChunkingPanel
             collection={c}
             selected={[...selected]}
-            operations={operations.data ?? NO_OPERATIONS}
+            operations={chunkingOperations}
             operationsError={errorText(operations.error)}
             onFinished={onFinished}
             reloadOperations={() => void operations.refetch()}
@@ -320,6 +325,9 @@ function ExportActions({ collection }: { collection: Collection }) {
         </Link>
         <Link href={`/collections/${collection.id}/questions`} className="button">
           Evaluation questions
+        </Link>
+        <Link href={`/collections/${collection.id}/evaluations`} className="button">
+          Evaluate by retrieval
         </Link>
         {collection.chunk_count > 0 ? (
           <a href={exportUrl(collection.id)} className="button" download>

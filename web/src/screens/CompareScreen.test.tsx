@@ -5,7 +5,10 @@ import { fireEvent, screen, within } from "@testing-library/react";
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import { ApiError } from "../api/client";
 import type { Source } from "../api/endpoints";
-import type { ChunkConfig, Collection, CompareResponse, CompareResult, Strategy } from "../api/types";
+import type { ChunkConfig, Collection, CompareResponse, CompareResult, DocumentOut, Strategy } from "../api/types";
+import type { Evaluation } from "../lib/evaluationsApi";
+import type { Page } from "../lib/paging";
+import type { Question } from "../lib/questionsApi";
 
 const schema = {
   type: "object",
@@ -19,9 +22,18 @@ const STRATEGIES: Strategy[] = [
 const api = {
   strategies: vi.fn<() => Promise<Strategy[]>>(),
   collections: vi.fn<() => Promise<Partial<Collection>[]>>(),
+  documents: vi.fn<(collectionId: string) => Promise<Partial<DocumentOut>[]>>(),
   compare: vi.fn<(source: Source, configs: ChunkConfig[]) => Promise<CompareResponse>>(),
 };
+const questionsApi = {
+  questions: vi.fn<(collectionId: string, cursor: string | undefined, limit?: number) => Promise<Page<Partial<Question>>>>(),
+};
+const evaluationsApi = {
+  start: vi.fn<(collectionId: string, configs: ChunkConfig[], k: number, model: string) => Promise<Partial<Evaluation>>>(),
+};
 vi.mock("../api/endpoints", () => ({ api }));
+vi.mock("../lib/questionsApi", async (original) => ({ ...(await original<typeof import("../lib/questionsApi")>()), questionsApi }));
+vi.mock("../lib/evaluationsApi", async (original) => ({ ...(await original<typeof import("../lib/evaluationsApi")>()), evaluationsApi }));
 
 const { default: CompareScreen } = await import("./CompareScreen");
 const { renderWithQueries } = await import("../test/render");
@@ -62,9 +74,36 @@ async function compareWith(response: CompareResponse | Error) {
 
 describe("CompareScreen", () => {
   beforeEach(() => {
-    for (const fn of Object.values(api)) fn.mockReset();
+    for (const fn of [...Object.values(api), questionsApi.questions, evaluationsApi.start]) fn.mockReset();
     api.strategies.mockResolvedValue(STRATEGIES);
     api.collections.mockResolvedValue([]);
+  });
+
+  it("scores the configurations by retrieval when the document's collection has questions", async () => {
+    api.collections.mockResolvedValue([
+      { id: "c1", name: "Handbook" },
+      { id: "c2", name: "Empty" },
+    ]);
+    api.documents.mockImplementation((id) => Promise.resolve([{ id: `${id}-d1`, filename: "guide.md", collection_id: id }]));
+    questionsApi.questions.mockImplementation((id) => Promise.resolve({ items: id === "c1" ? [{ id: "q1" }] : [], next_cursor: null }));
+    evaluationsApi.start.mockResolvedValue({ id: "ev-1", collection_id: "c1", status: "pending" });
+    renderWithQueries(<CompareScreen />);
+    await screen.findByRole("heading", { name: "Configuration 2" });
+    // Pasted text has no collection, so no questions: no scoring.
+    expect(screen.queryByRole("button", { name: "Score by retrieval" })).toBeNull();
+    fireEvent.click(screen.getByLabelText("An uploaded document"));
+    await screen.findByRole("option", { name: "Empty" });
+    fireEvent.change(screen.getByLabelText("Collection"), { target: { value: "c2" } });
+    await vi.waitFor(() => expect(questionsApi.questions).toHaveBeenCalledWith("c2", undefined, 1, expect.anything()));
+    expect(screen.queryByRole("button", { name: "Score by retrieval" })).toBeNull();
+    fireEvent.change(screen.getByLabelText("Collection"), { target: { value: "c1" } });
+    fireEvent.click(await screen.findByRole("button", { name: "Score by retrieval" }));
+    await vi.waitFor(() => expect(evaluationsApi.start).toHaveBeenCalledTimes(1));
+    const [collectionId, configs, k, model] = evaluationsApi.start.mock.calls[0]!;
+    expect([collectionId, configs.map((c) => c.strategy), k, model]).toEqual(["c1", ["recursive", "markdown"], 5, "static"]);
+    // It opens the evaluation.
+    await vi.waitFor(() => expect(window.location.pathname).toBe("/evaluations/ev-1"));
+    expect(api.compare).not.toHaveBeenCalled();
   });
 
   it("shows a failed configuration's error in its column and card, and the others as usual", async () => {

@@ -1,6 +1,7 @@
 // Two to six configurations on one text or document, side by side.
-import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useMemo, useState, type FormEvent } from "react";
+import { useLocation } from "wouter";
 import { api, type Source } from "../api/endpoints";
 import { errorText, queries } from "../api/queries";
 import type { ChunkConfig, CompareResponse } from "../api/types";
@@ -12,9 +13,11 @@ import { Histogram } from "../components/Histogram";
 import { METRIC_ROWS } from "../components/Metrics";
 import { EMPTY_SOURCE, SourcePicker, sourceOf, type SourceState } from "../components/SourcePicker";
 import { humanizeError } from "../lib/errors";
+import { DEFAULT_K, evaluationsApi, evaluationKeys } from "../lib/evaluationsApi";
 import { describeConfig } from "../lib/format";
 import { domainOf } from "../lib/histogram";
 import { useTitle } from "../lib/hooks";
+import { questionKeys, questionsApi } from "../lib/questionsApi";
 import { configFrom, editorFor, useStrategies, type EditorState } from "../lib/strategies";
 
 const MIN_CONFIGS = 2;
@@ -90,25 +93,57 @@ export default function CompareScreen() {
     }
   }, [strategies, slots.length]);
 
-  const submit = (event: FormEvent) => {
-    event.preventDefault();
-    if (!strategies) return;
-    compare.reset();
-    const src = sourceOf(source);
-    if (!src) {
-      setInvalid("Paste a text or choose a document first.");
-      return;
-    }
+  /** The configurations as they are, or null (with the sentence saying which to fix). */
+  const validConfigs = (): ChunkConfig[] | null => {
     const wrong = built.flatMap((b, k) => (Object.keys(b.errors).length ? [k + 1] : []));
     if (wrong.length) {
       // Each field says what is wrong with it, in its own configuration.
       setInvalid(
         `Fix the fields marked in ${wrong.length === 1 ? `configuration ${wrong[0]}` : `configurations ${wrong.join(" and ")}`} first.`,
       );
-      return;
+      return null;
     }
     setInvalid(null);
-    compare.mutate({ src, configs: built.map((b) => b.config), slotIds: slots.map((s) => s.id) });
+    return built.map((b) => b.config);
+  };
+
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    if (!strategies) return;
+    compare.reset();
+    evaluate.reset();
+    const src = sourceOf(source);
+    if (!src) {
+      setInvalid("Paste a text or choose a document first.");
+      return;
+    }
+    const configs = validConfigs();
+    if (configs) compare.mutate({ src, configs, slotIds: slots.map((s) => s.id) });
+  };
+
+  // Scoring by retrieval: offered when the chosen document's collection has questions; it
+  // starts an evaluation of the compared configurations and opens it.
+  const collectionId = source.mode === "document" ? source.collectionId : "";
+  const questions = useQuery({
+    queryKey: [...questionKeys.questions(collectionId), "any"],
+    queryFn: ({ signal }) => questionsApi.questions(collectionId, undefined, 1, signal),
+    enabled: collectionId !== "",
+  });
+  const hasQuestions = collectionId !== "" && (questions.data?.items.length ?? 0) > 0;
+  const [, navigate] = useLocation();
+  const evaluate = useMutation({
+    mutationFn: (configs: ChunkConfig[]) => evaluationsApi.start(collectionId, configs, DEFAULT_K, "static"),
+    onSuccess: (evaluation) => {
+      void queryClient.invalidateQueries({ queryKey: evaluationKeys.list(evaluation.collection_id) });
+      navigate(`/evaluations/${evaluation.id}`);
+    },
+  });
+  const scoreByRetrieval = () => {
+    if (!strategies) return;
+    compare.reset();
+    evaluate.reset();
+    const configs = validConfigs();
+    if (configs) evaluate.mutate(configs);
   };
 
   return (
@@ -163,8 +198,19 @@ export default function CompareScreen() {
           <button type="submit" className="primary" disabled={compare.isPending || !strategies}>
             {compare.isPending ? "Comparing…" : "Compare"}
           </button>
+          {hasQuestions ? (
+            <button type="button" onClick={scoreByRetrieval} disabled={evaluate.isPending || !strategies} aria-describedby="score-by-retrieval-help">
+              {evaluate.isPending ? "Starting…" : "Score by retrieval"}
+            </button>
+          ) : null}
         </div>
-        <ErrorMessage error={invalid ?? errorText(compare.error)} />
+        {hasQuestions ? (
+          <p className="field-help" id="score-by-retrieval-help">
+            Score by retrieval evaluates these configurations on the questions of the document&apos;s collection (the k = {DEFAULT_K}{" "}
+            nearest chunks of its referenced documents per question), and opens the results.
+          </p>
+        ) : null}
+        <ErrorMessage error={invalid ?? errorText(compare.error) ?? errorText(evaluate.error)} />
       </form>
       {result ? (
         <>

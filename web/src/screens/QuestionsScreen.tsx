@@ -25,6 +25,11 @@ export default function QuestionsScreen({ collectionId }: { collectionId: string
         Questions a user would ask, each with the excerpts of the documents that answer it: an evaluation chunks the documents
         with each configuration, retrieves chunks for every question and scores how much of its answer they hold.
       </p>
+      <p className="actions">
+        <Link href={`/collections/${collectionId}/evaluations`} className="button">
+          Evaluate configurations with these questions
+        </Link>
+      </p>
       <ErrorMessage error={errorText(collection.error ?? documents.error)} onRetry={() => void (collection.error ? collection.refetch() : documents.refetch())} />
 
       <section className="panel" aria-labelledby="questions-title">
