@@ -139,3 +139,18 @@ def statements(api: Api) -> Iterator[list[str]]:
         yield seen
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+
+def every_item(api: Api, url: str, headers: dict[str, str], limit: int = 100
+               ) -> list[dict[str, Any]]:
+    """Every item of a keyset-paged listing, following `next_cursor` to the end."""
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": limit, **({"cursor": cursor} if cursor else {})}
+        page = api.client.get(url, params=params, headers=headers)
+        assert page.status_code == 200, page.text
+        items += page.json()["items"]
+        cursor = page.json()["next_cursor"]
+        if cursor is None:
+            return items

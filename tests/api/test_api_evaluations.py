@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from api_helpers import API, Api, assert_error, create_collection, user_headers
+from api_helpers import API, Api, assert_error, create_collection, every_item, user_headers
 from operation_helpers import FINISHED, start, upload, wait_finished
 from starlette.websockets import WebSocketDisconnect
 
@@ -130,17 +130,7 @@ def test_an_evaluation_scores_each_configuration_as_the_library_path_does(api: A
     assert done["best"] == {"iou": ious.index(max(ious)), "recall": recalls.index(max(recalls))}
 
     # Per question: every question once, each configuration's k chunks, best first.
-    items: list[dict[str, Any]] = []
-    cursor = None
-    while True:
-        params: dict[str, Any] = {"limit": 100, **({"cursor": cursor} if cursor else {})}
-        page = api.client.get(f"{API}/evaluations/{body['id']}/questions", params=params,
-                              headers=headers)
-        assert page.status_code == 200, page.text
-        items += page.json()["items"]
-        cursor = page.json()["next_cursor"]
-        if cursor is None:
-            break
+    items = every_item(api, f"{API}/evaluations/{body['id']}/questions", headers)
     assert len(items) == 276
     first = items[0]
     assert len(first["configs"]) == len(CONFIGS)

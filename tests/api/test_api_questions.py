@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_helpers import API, Api, assert_error, create_collection, user_headers
+from api_helpers import API, Api, assert_error, create_collection, every_item, user_headers
 from operation_helpers import upload
 
 EVALDATA = Path(__file__).resolve().parents[2] / "bench" / "evaldata" / "chroma-chunking"
@@ -32,17 +32,7 @@ def _create(api: Api, headers: dict[str, str], collection: str, **body: Any) -> 
 
 
 def _all(api: Api, headers: dict[str, str], collection: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    cursor = None
-    while True:
-        params: dict[str, Any] = {"limit": 100, **({"cursor": cursor} if cursor else {})}
-        page = api.client.get(f"{API}/collections/{collection}/questions", params=params,
-                              headers=headers)
-        assert page.status_code == 200, page.text
-        items += page.json()["items"]
-        cursor = page.json()["next_cursor"]
-        if cursor is None:
-            return items
+    return every_item(api, f"{API}/collections/{collection}/questions", headers)
 
 
 @pytest.mark.parametrize("api", ["sqlite", "postgresql"], indirect=True)
