@@ -55,10 +55,13 @@ class MixedUser(HttpUser):
         response.raise_for_status()
         self.token = response.json()["access_token"]
         self.client.headers["Authorization"] = f"Bearer {self.token}"
-        created = self.client.post(f"{API}/collections", json={
-            "name": f"load {uuid.uuid4().hex[:8]}",
-            "config": {"strategy": "recursive", "params": {"chunk_size": 256}},
-        }, name="/collections")
+        for _ in range(20):  # past the knee admission control answers 429: as told, wait
+            created = self._call("POST", f"{API}/collections", "/collections", json={
+                "name": f"load {uuid.uuid4().hex[:8]}",
+                "config": {"strategy": "recursive", "params": {"chunk_size": 256}},
+            })
+            if created.status_code != 429:
+                break
         created.raise_for_status()
         self.collection = created.json()["id"]
         self.operation: str | None = None
