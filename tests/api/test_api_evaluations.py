@@ -280,3 +280,16 @@ def test_a_document_that_cannot_be_read_fails_alone_in_its_configuration(api: Ap
     assert all(c["recall"] == 0 for c in by_question["What finds the pieces?"]["configs"])
     assert document in {r["document_id"] for c in by_question["What does retrieval find?"][
         "configs"] for r in c["retrieved"]}
+
+
+def test_a_collections_last_operation_is_its_last_chunking_not_an_evaluation(api: Api) -> None:
+    headers, collection, _ = _small_collection(api)
+    operation = start(api, headers, collection)
+    wait_finished(api, headers, operation["id"])
+    evaluation = _evaluate(api, headers, collection, configs=CONFIGS).json()
+    _wait(api, headers, evaluation["id"])
+    one = api.client.get(f"{API}/collections/{collection}", headers=headers).json()
+    assert one["last_operation"]["id"] == operation["id"]
+    listed = api.client.get(f"{API}/collections", headers=headers).json()["items"]
+    assert [c["last_operation"]["id"] for c in listed if c["id"] == collection] == [
+        operation["id"]]

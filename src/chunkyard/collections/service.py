@@ -19,7 +19,7 @@ from chunkyard.collections.schemas import CollectionOut, LastOperation
 from chunkyard.documents.provenance import CollectionProvenance, collection_provenance
 from chunkyard.kit.errors import Conflict
 from chunkyard.kit.ids import owned_row
-from chunkyard.storage.models import Collection, Operation
+from chunkyard.storage.models import Collection, Operation, OperationKind
 from chunkyard.storage.repositories import Keyset
 from chunkyard.storage.repositories import delete_collection as storage_delete_collection
 
@@ -36,13 +36,15 @@ async def get_collection(
 async def _last_operations(
     session: AsyncSession, ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, LastOperation]:
-    """The newest operation of each collection in `ids` (ids are time-ordered), in one query:
-    per collection, one probe of the (collection_id, id) index."""
+    """The newest chunking operation of each collection in `ids` (ids are time-ordered; an
+    evaluation changes no chunk, so it is not the collection's last run), in one query: per
+    collection, one walk back along the (collection_id, id) index."""
     if not ids:
         return {}
     newest = (
         select(Operation.id)
-        .where(Operation.collection_id == Collection.id)
+        .where(Operation.collection_id == Collection.id,
+               Operation.kind == OperationKind.CHUNKING)
         .order_by(Operation.id.desc())
         .limit(1)
         .correlate(Collection)
