@@ -3,12 +3,14 @@ import type { DocumentOut } from "../api/types";
 import { describeConfig } from "./format";
 
 export interface DocumentSort {
-  key: "filename" | "status" | "size_bytes" | "chunk_count" | "chunked_with";
+  key: "filename" | "status" | "size_bytes" | "pages" | "characters" | "tokens" | "chunk_count" | "chunked_with";
   descending: boolean;
 }
 
 function valueOf(doc: DocumentOut, key: DocumentSort["key"]): string | number {
   if (key === "chunked_with") return doc.chunked_with ? describeConfig(doc.chunked_with) : "";
+  // Measured when a document is chunked: one not measured yet sorts before every number.
+  if (key === "pages" || key === "characters" || key === "tokens") return doc[key] ?? -1;
   return doc[key];
 }
 

@@ -150,6 +150,25 @@ describe("CollectionScreen", () => {
     expect(documentRows()[0]).toBe("b-small.txt");
   });
 
+  it("shows each document's pages, characters and tokens once measured, a dash before", async () => {
+    const measured = { ...doc("report.pdf"), status: "chunked", pages: 3, characters: 12_345, tokens: 2_800 };
+    api.documents.mockResolvedValue([measured, doc("notes.md")]);
+    renderWithQueries(<CollectionScreen id="c1" />);
+    const row = (await screen.findByRole("link", { name: "report.pdf" })).closest("tr")!;
+    for (const header of ["Pages", "Characters", "Tokens"]) {
+      expect(screen.getByRole("columnheader", { name: new RegExp(header) })).toBeTruthy();
+    }
+    expect(within(row).getByText("12,345")).toBeTruthy();
+    expect(within(row).getByText("2,800")).toBeTruthy();
+    expect(within(row).getByText("3")).toBeTruthy();
+    const other = screen.getByRole("link", { name: "notes.md" }).closest("tr")!;
+    expect(within(other).getAllByText("–")).toHaveLength(3);
+    fireEvent.click(screen.getByRole("button", { name: /^Tokens/ }));
+    expect(documentRows()).toEqual(["report.pdf", "notes.md"]); // numbers: largest first
+    fireEvent.click(screen.getByRole("button", { name: /^Tokens/ }));
+    expect(documentRows()).toEqual(["notes.md", "report.pdf"]); // not measured yet first
+  });
+
   it("renames the collection and edits nothing else", async () => {
     renderWithQueries(<CollectionScreen id="c1" />);
     await screen.findByRole("heading", { name: "Handbook", level: 1 });

@@ -355,10 +355,19 @@ function ExportActions({ collection }: { collection: Collection }) {
   );
 }
 
+// Pages, characters and tokens are measured when a document is chunked (pages only for kinds
+// that have them): a dash until then.
+function measured(value: number | null | undefined): string {
+  return value == null ? "–" : value.toLocaleString("en");
+}
+
 const SORTABLE: { key: DocumentSort["key"]; label: string; num?: boolean }[] = [
   { key: "filename", label: "File" },
   { key: "status", label: "Status" },
   { key: "size_bytes", label: "Size", num: true },
+  { key: "pages", label: "Pages", num: true },
+  { key: "characters", label: "Characters", num: true },
+  { key: "tokens", label: "Tokens", num: true },
   { key: "chunk_count", label: "Chunks", num: true },
   { key: "chunked_with", label: "Chunked with" },
 ];
@@ -465,6 +474,9 @@ function DocumentsTable({
                   ) : null}
                 </td>
                 <td className="num">{formatBytes(d.size_bytes)}</td>
+                <td className="num">{measured(d.pages)}</td>
+                <td className="num">{measured(d.characters)}</td>
+                <td className="num">{measured(d.tokens)}</td>
                 <td className="num">{d.chunk_count}</td>
                 <td className="chunked-with">{d.chunked_with ? <code>{describeConfig(d.chunked_with)}</code> : <span className="muted">not chunked</span>}</td>
                 <td>{d.error ?? ""}</td>
