@@ -78,7 +78,7 @@ def test_upload_several_files_at_once(api: Api) -> None:
     for doc, (_, content, _) in zip(items, files, strict=True):
         assert set(doc) == {"id", "collection_id", "filename", "status", "size_bytes",
                             "content_sha256", "chunk_count", "error", "chunked_with",
-                            "chunked_at", "stale"}
+                            "chunked_at", "stale", "characters", "pages", "tokens"}
         assert doc["chunked_with"] is None and doc["stale"] is False
         assert doc["collection_id"] == collection["id"]
         assert doc["status"] == "pending"

@@ -33,6 +33,7 @@ from chunkyard.documents.chunking import chunk_document
 from chunkyard.documents.stored import read_document
 from chunkyard.settings import Settings
 from chunkyard.storage import migrate
+from chunkyard.storage.dialect import dialect_for
 from chunkyard.storage.models import Collection, Document, Operation, OperationPart, utcnow
 from chunkyard.storage.repositories import config_hash_for, replace_document_chunks
 from chunkyard.worker.jobs import CHUNKER_VERSION
@@ -47,6 +48,10 @@ def left_behind(settings: Settings, collection_id: str,
     operation counted."""
 
     async def insert(session: AsyncSession) -> str:
+        # The write lock first: on SQLite a read that a write then follows cannot take the
+        # lock once the app's sweeper has written since the read began ("database is
+        # locked" at once, without the busy wait).
+        await dialect_for(session).begin_write(session)
         owner = await session.scalar(
             select(Collection.owner_id).where(Collection.id == uuid.UUID(collection_id)))
         operation = Operation(collection_id=uuid.UUID(collection_id), owner_id=owner,
