@@ -180,10 +180,10 @@ def embed_for_retrieval(cache: EmbeddingCache, texts: Sequence[str],
     model) or by Chunkyard's bundled static model (`static`, for the service comparison)."""
     if model == "static":
         from chunkyard.embedding import get_embedder
+        from chunkyard.evaluation.results import normalised
 
-        vectors = np.asarray(get_embedder("static").embed(list(texts)), dtype=np.float32)
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+        return normalised(np.asarray(get_embedder("static").embed(list(texts)),
+                                     dtype=np.float32))
 
     def compute(batch: list[str]) -> Any:
         return minilm().encode(batch, batch_size=64, normalize_embeddings=True,

@@ -61,3 +61,14 @@ def wait_finished(
             return body
         assert time.monotonic() < deadline, f"operation still {body['status']}: {body}"
         time.sleep(0.05)
+
+
+def finished_evaluation(api: Api, headers: dict[str, str], collection_id: str) -> str:
+    """A completed evaluation of the collection's questions (one configuration, k 1)."""
+    response = api.client.post(
+        f"{API}/collections/{collection_id}/evaluations", headers=headers,
+        json={"configs": [{"strategy": "recursive", "params": {}}], "k": 1})
+    assert response.status_code == 202, response.text
+    evaluation: str = response.json()["id"]
+    assert wait_finished(api, headers, evaluation)["status"] == "completed"
+    return evaluation

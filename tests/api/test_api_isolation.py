@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from api_helpers import API, Api, assert_error, create_collection, user_headers
 from fastapi.routing import APIRoute, APIWebSocketRoute
-from operation_helpers import start, text_file, upload, wait_finished
+from operation_helpers import finished_evaluation, start, text_file, upload, wait_finished
 from starlette.testclient import WebSocketDenialResponse
 
 from chunkyard.auth.service import cli_create_api_key
@@ -125,18 +125,14 @@ def owned_things(api: Api, headers: dict[str, str]) -> dict[str, str]:
         json={"question": "Mine?",
               "references": [{"document_id": document["id"], "start": 0, "end": 5}]})
     assert question.status_code == 201, question.text
-    evaluation = api.client.post(
-        f"{API}/collections/{collection['id']}/evaluations", headers=headers,
-        json={"configs": [{"strategy": "recursive", "params": {}}], "k": 1})
-    assert evaluation.status_code == 202, evaluation.text
-    assert wait_finished(api, headers, evaluation.json()["id"])["status"] == "completed"
+    evaluation = finished_evaluation(api, headers, collection["id"])
     return {
         "collection_id": collection["id"],
         "document_id": document["id"],
         "operation_id": operation["id"],
         "key_id": key["id"],
         "question_id": question.json()["id"],
-        "evaluation_id": evaluation.json()["id"],
+        "evaluation_id": evaluation,
     }
 
 

@@ -34,7 +34,7 @@ from fuzz_helpers import (
 )
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
-from operation_helpers import start, text_file, upload, wait_finished
+from operation_helpers import finished_evaluation, start, text_file, upload, wait_finished
 from schemathesis import GenerationMode
 
 from chunkyard.auth.service import cli_create_api_key
@@ -307,13 +307,9 @@ def _make_real(api: Api, auth: dict[str, str]) -> Real:
         json={"question": "What is in the notes?",
               "references": [{"document_id": document["id"], "start": 0, "end": 20}]})
     assert question.status_code == 201, question.text
-    evaluation = api.client.post(
-        f"{API}/collections/{collection['id']}/evaluations", headers=auth,
-        json={"configs": [{"strategy": "recursive", "params": {}}], "k": 1})
-    assert evaluation.status_code == 202, evaluation.text
-    assert wait_finished(api, auth, evaluation.json()["id"])["status"] == "completed"
+    evaluation = finished_evaluation(api, auth, collection["id"])
     real = Real(collection["id"], document["id"], operation["id"], schemas, key_id=key["id"],
-                question_id=question.json()["id"], evaluation_id=evaluation.json()["id"])
+                question_id=question.json()["id"], evaluation_id=evaluation)
     create_collection(api, auth)  # so that the list of collections has a second page
     for path in (
         "/collections", "/collections/{collection_id}/documents",

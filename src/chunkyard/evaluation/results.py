@@ -120,22 +120,6 @@ def question_entries(questions: Sequence[ScoredQuestion]) -> list[dict[str, Any]
     ]
 
 
-def score_all(
-    gathered: Sequence[Gathered], questions: Sequence[ScoredQuestion], question_vectors: Matrix,
-    k: int,
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(summary, questions) of every configuration, as the module docstring describes them."""
-    queries = normalised(np.asarray(question_vectors, dtype=np.float32))
-    entries = question_entries(questions)
-    summary = []
-    for one in gathered:
-        row, scored = score_configuration(one, questions, queries, k)
-        summary.append(row)
-        for entry, item in zip(entries, scored, strict=True):
-            entry["configs"].append(item)
-    return summary, entries
-
-
 def best(summary: Sequence[dict[str, Any]]) -> dict[str, int | None]:
     """The index of the configuration with the highest IoU, and of the one with the highest
     recall (the first on a tie); None for a measure where no configuration made chunks."""
